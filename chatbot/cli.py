@@ -1,0 +1,163 @@
+"""The ``chatbot`` command: parse arguments, call the library, turn errors into messages."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+
+from chatbot.config import LoadedConfig, check_config, load_config
+from chatbot.errors import ChatbotError, Problem, ScriptError
+from chatbot.loader import check_paths
+from chatbot.preview import build_preview, render_plain, render_rich
+from chatbot.text import Limits
+
+app = typer.Typer(
+    name="chatbot",
+    help="Runs hashtag chats on Mastodon and Bluesky: numbered questions on schedule, "
+    "answers followed, a recap when the chat ends.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="The bot's config file (default: $CHATBOT_CONFIG, or built-in defaults).",
+        dir_okay=False,
+    ),
+]
+NowOption = Annotated[
+    datetime | None,
+    typer.Option(
+        "--now",
+        help="Pretend it is this UTC time (for trying scripts ahead of time).",
+        hidden=True,
+        formats=["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
+    ),
+]
+
+
+def _now(value: datetime | None) -> datetime:
+    return value.replace(tzinfo=UTC) if value else datetime.now(UTC)
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _limits(loaded: LoadedConfig) -> Limits:
+    mastodon = loaded.config.accounts.mastodon
+    if mastodon is not None and mastodon.max_characters:
+        return Limits(mastodon_max_characters=mastodon.max_characters)
+    return Limits()
+
+
+@app.command()
+def validate(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help="Chat script files or folders of them (e.g. schedules/)."),
+    ],
+    config: ConfigOption = None,
+    output: Annotated[
+        str,
+        typer.Option("--format", help="text for people, json for tools.", case_sensitive=False),
+    ] = "text",
+    now: NowOption = None,
+) -> None:
+    """Check chat scripts before anything is posted.
+
+    Lists every problem at once, each with file:line:column, the field, what is
+    wrong and how to fix it. Exits 0 when everything is fine, 1 otherwise.
+    """
+    if output not in ("text", "json"):
+        _fail('--format must be "text" or "json"', 2)
+    problems: list[Problem] = []
+    limits = Limits()
+    if config is not None:
+        problems.extend(check_config(config))
+        if not problems:
+            limits = _limits(load_config(config))
+    report = check_paths(paths, _now(now), limits)
+    problems.extend(report.problems)
+    if output == "json":
+        typer.echo(
+            json.dumps(
+                {
+                    "ok": not problems,
+                    "files": report.files,
+                    "chats": [s.script_id for s in report.scripts],
+                    "problems": [p.as_dict() for p in problems],
+                },
+                indent=2,
+            )
+        )
+    else:
+        for problem in problems:
+            typer.echo(problem.render())
+        summary = f"{report.files} file(s) checked, {len(report.scripts)} valid chat script(s)"
+        if problems:
+            typer.echo(f"\n{len(problems)} problem(s). {summary}.")
+        else:
+            typer.echo(f"All good: {summary}.")
+    if problems:
+        raise typer.Exit(1)
+
+
+@app.command()
+def preview(
+    paths: Annotated[list[Path], typer.Argument(help="Chat script files or folders of them.")],
+    config: ConfigOption = None,
+    dates: Annotated[int, typer.Option(help="How many later dates of a series to list.")] = 6,
+    now: NowOption = None,
+) -> None:
+    """Show exactly what will be posted, when, and on which network.
+
+    Every step of the next chat in the chat's local time and in UTC, with its text
+    per network and its length against the network's limit; for a series, the
+    dates that follow.
+    """
+    loaded_config = load_config(config)
+    report = check_paths(paths, _now(now), _limits(loaded_config))
+    if report.problems:
+        for problem in report.problems:
+            typer.echo(problem.render(), err=True)
+        _fail("fix the problems above first (chatbot validate lists them too)")
+    console = Console()
+    for loaded in report.scripts:
+        item = build_preview(loaded, _now(now), _limits(loaded_config), dates)
+        if console.is_terminal:
+            render_rich(item, console)
+        else:
+            typer.echo(render_plain(item))
+            typer.echo("")
+
+
+def main() -> None:
+    """Entry point: every error becomes a message, never a traceback."""
+    try:
+        app()
+    except ScriptError as exc:
+        for problem in exc.problems:
+            typer.echo(problem.render(), err=True)
+        sys.exit(1)
+    except ChatbotError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,200 @@
+"""The bot's configuration: accounts, folders and policies. Secrets stay outside it.
+
+Credentials are referenced, never written inline: ``{env: NAME}`` reads an
+environment variable, ``{file: PATH}`` reads a file (Docker/Kubernetes secrets).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+from chatbot.errors import ConfigError, Problem, ScriptError
+from chatbot.script import Duration
+from chatbot.source import load_yaml
+
+CONFIG_ENV = "CHATBOT_CONFIG"
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class Secret(Model):
+    """Where a secret is read from: an environment variable or a file, never the config."""
+
+    env: str | None = Field(default=None, description="Environment variable holding the secret.")
+    file: str | None = Field(
+        default=None, description="File holding the secret (e.g. /run/secrets/x)."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_inline(cls, value: object) -> object:
+        if isinstance(value, str):
+            raise ValueError(
+                "secrets are never written in the config: use {env: VARIABLE_NAME} "
+                "or {file: /path/to/secret}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Secret:
+        if (self.env is None) == (self.file is None):
+            raise ValueError("give exactly one of env: or file:")
+        return self
+
+    def describe(self) -> str:
+        return f"environment variable {self.env}" if self.env else f"file {self.file}"
+
+    def resolve(self, base_dir: Path) -> SecretStr:
+        """The secret's value; ConfigError names where it was looked for (never the value)."""
+        if self.env is not None:
+            value = os.environ.get(self.env, "")
+            if not value:
+                raise ConfigError(f"the {self.describe()} is not set: export it before starting")
+            return SecretStr(value.strip())
+        assert self.file is not None
+        path = Path(self.file)
+        path = path if path.is_absolute() else base_dir / path
+        try:
+            return SecretStr(path.read_text(encoding="utf-8").strip())
+        except OSError as exc:
+            raise ConfigError(f"cannot read the secret file {path}: {exc.strerror}") from exc
+
+
+class Visibility(StrEnum):
+    """Mastodon visibility of a post."""
+
+    PUBLIC = "public"
+    UNLISTED = "unlisted"
+
+
+class MastodonAccount(Model):
+    """The bot's Mastodon account."""
+
+    instance: str = Field(description="The instance's address: https://mastodon.example")
+    access_token: Secret
+    max_characters: int | None = Field(
+        default=None, ge=1, description="Override the instance's limit (normally read from it)."
+    )
+    reminders_visibility: Visibility = Visibility.PUBLIC
+    chat_visibility: Visibility = Field(
+        default=Visibility.PUBLIC,
+        description="Welcome, introductions, format note and closing. Questions are always "
+        "public: unlisted posts never reach hashtag timelines.",
+    )
+    recap_visibility: Visibility = Visibility.UNLISTED
+
+
+class BlueskyAccount(Model):
+    """The bot's Bluesky account (use an app password, not the main password)."""
+
+    service: str = Field(default="https://bsky.social", description="The PDS address.")
+    handle: str = Field(description="The bot's handle: district-chat.bsky.social")
+    app_password: Secret
+
+
+class Accounts(Model):
+    mastodon: MastodonAccount | None = None
+    bluesky: BlueskyAccount | None = None
+
+
+class MissedStart(StrEnum):
+    """What happens to a chat whose start was missed (the bot was down)."""
+
+    SKIP = "skip"  # record the chat as missed; post nothing
+    SHIFT = "shift"  # start it now, every step moved by the delay
+
+
+class LatePolicy(Model):
+    """How late a step may still be posted; what happens to a missed chat."""
+
+    step_grace: Duration = Field(
+        default=timedelta(minutes=5),
+        description="A step more late than this is skipped and reported, not posted.",
+    )
+    missed_start: MissedStart = MissedStart.SKIP
+    max_shift: Duration = Field(
+        default=timedelta(minutes=30),
+        description="With missed_start: shift, a chat starts late only within this delay.",
+    )
+
+
+class Config(Model):
+    """chatbot's configuration file."""
+
+    data_dir: str = Field(default="data", description="Where the state database and archives live.")
+    schedules: str = Field(default="schedules", description="Folder of chat scripts.")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default: SQLite file in data_dir."
+    )
+    accounts: Accounts = Field(default_factory=Accounts)
+    late: LatePolicy = Field(default_factory=LatePolicy)
+    answer_tail: Duration = Field(
+        default=timedelta(minutes=30),
+        description="How long after the closing answers are collected.",
+    )
+    log_format: Literal["auto", "json", "text"] = "auto"
+
+
+class LoadedConfig:
+    """A config and the folder its relative paths are resolved against."""
+
+    def __init__(self, config: Config, base_dir: Path, path: Path | None) -> None:
+        self.config = config
+        self.base_dir = base_dir
+        self.path = path
+
+    def resolve(self, value: str) -> Path:
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else (self.base_dir / path).resolve()
+
+    @property
+    def data_dir(self) -> Path:
+        return self.resolve(self.config.data_dir)
+
+    @property
+    def schedules_dir(self) -> Path:
+        return self.resolve(self.config.schedules)
+
+    @property
+    def database_url(self) -> str:
+        return self.config.database_url or f"sqlite:///{self.data_dir / 'chatbot.db'}"
+
+
+def load_config(path: Path | None) -> LoadedConfig:
+    """Read ``path`` (or $CHATBOT_CONFIG); no file at all means the defaults in this folder."""
+    if path is None and os.environ.get(CONFIG_ENV):
+        path = Path(os.environ[CONFIG_ENV])
+    if path is None:
+        return LoadedConfig(Config(), Path.cwd(), None)
+    problems = check_config(path)
+    if problems:
+        raise ScriptError(problems)
+    doc, _ = load_yaml(path)
+    return LoadedConfig(Config.model_validate(doc.data or {}), path.parent.resolve(), path)
+
+
+def check_config(path: Path) -> list[Problem]:
+    """Every problem in a config file, with lines, like a chat script's."""
+    from chatbot.loader import pydantic_problems
+
+    doc, problems = load_yaml(path)
+    if problems:
+        return problems
+    data = doc.data if doc.data is not None else {}
+    if not isinstance(data, dict):
+        return [
+            doc.problem((), "a config must be a set of key: value lines", "see config.example.yaml")
+        ]
+    try:
+        Config.model_validate(data)
+    except ValidationError as exc:
+        return pydantic_problems(exc, doc, Config)
+    return []

@@ -1,0 +1,90 @@
+"""The one place where a chat's time zone is applied.
+
+Everything else in the bot works in aware UTC datetimes. Local wall-clock times
+come in from scripts (``start: 2027-01-07 20:00`` in the chat's zone) and go out
+in previews and posts; both directions pass through here, so daylight-saving
+rules are handled once, with :mod:`zoneinfo`.
+"""
+
+from __future__ import annotations
+
+import difflib
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from functools import cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+
+class LocalTimeIssue(StrEnum):
+    """Why a local wall-clock time cannot be turned into one UTC instant."""
+
+    NONEXISTENT = "nonexistent"  # skipped by a spring-forward change
+    AMBIGUOUS = "ambiguous"  # happens twice on a fall-back change
+
+
+@cache
+def zone(name: str) -> ZoneInfo:
+    """The IANA zone called ``name``; raises KeyError with close names when unknown."""
+    if name not in _zone_names():
+        raise KeyError(name)
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:  # pragma: no cover - guarded above
+        raise KeyError(name) from exc
+
+
+@cache
+def _zone_names() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def close_zone_names(name: str, count: int = 3) -> list[str]:
+    """Valid zone names that look like ``name`` (for "did you mean")."""
+    names = sorted(_zone_names())
+    by_lower = {n.lower(): n for n in names}
+    if name.lower() in by_lower:
+        return [by_lower[name.lower()]]
+    guess = name.replace(" ", "_")
+    matches = difflib.get_close_matches(guess, names, n=count, cutoff=0.6)
+    if not matches:
+        last = guess.rsplit("/", 1)[-1].lower()
+        matches = [n for n in names if n.rsplit("/", 1)[-1].lower() == last][:count]
+    return matches
+
+
+def check_local(local: datetime, tz: ZoneInfo) -> LocalTimeIssue | None:
+    """Whether ``local`` (naive, wall clock in ``tz``) exists exactly once."""
+    first = local.replace(tzinfo=tz, fold=0)
+    second = local.replace(tzinfo=tz, fold=1)
+    if first.utcoffset() != second.utcoffset():
+        # PEP 495: fold only changes the offset in a gap or an overlap.
+        round_trip = first.astimezone(UTC).astimezone(tz).replace(tzinfo=None)
+        return LocalTimeIssue.NONEXISTENT if round_trip != local else LocalTimeIssue.AMBIGUOUS
+    return None
+
+
+def to_utc(local: datetime, tz: ZoneInfo) -> datetime:
+    """The aware UTC instant of a naive local time (first occurrence if ambiguous)."""
+    if local.tzinfo is not None:
+        raise ValueError("to_utc expects a naive local wall-clock time")
+    return local.replace(tzinfo=tz, fold=0).astimezone(UTC)
+
+
+def to_local(instant: datetime, tz: ZoneInfo) -> datetime:
+    """An aware UTC instant shown on the chat's wall clock (aware, in ``tz``)."""
+    if instant.tzinfo is None:
+        raise ValueError("to_local expects an aware datetime")
+    return instant.astimezone(tz)
+
+
+def format_local(instant: datetime, tz: ZoneInfo, pattern: str = "%a %d %b %Y %H:%M %Z") -> str:
+    """Human text of an instant on the chat's wall clock, e.g. ``Thu 07 Jan 2027 20:00 EST``."""
+    return to_local(instant, tz).strftime(pattern)
+
+
+def utc_offset_text(instant: datetime, tz: ZoneInfo) -> str:
+    """``UTC-05:00`` for an instant in ``tz``."""
+    offset = to_local(instant, tz).utcoffset() or timedelta(0)
+    sign = "-" if offset < timedelta(0) else "+"
+    minutes = abs(int(offset.total_seconds())) // 60
+    return f"UTC{sign}{minutes // 60:02d}:{minutes % 60:02d}"

@@ -1,0 +1,392 @@
+"""The chat script: what co-moderators write in ``schedules/*.yaml``.
+
+The pydantic models here are the format's single definition: the loader checks
+files against them, the JSON Schema that editors use is generated from them, and
+the planner reads them. Field descriptions double as editor tooltips.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, time, timedelta
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+
+SCHEMA_URL = "../chatbot/schema/chat-script.schema.json"
+
+_DURATION_PART = re.compile(
+    r"(?P<value>\d+(?:\.\d+)?)\s*"
+    r"(?P<unit>days?|d|hours?|hrs?|h|minutes?|mins?|m|seconds?|secs?|s)(?![a-z])",
+    re.IGNORECASE,
+)
+_DURATION = re.compile(rf"^(?:{_DURATION_PART.pattern}(?:\s*,?\s*(?:and\s+)?)?)+$", re.IGNORECASE)
+_CLOCK = re.compile(r"^(?P<h>\d{1,2}):(?P<m>\d{2})(?::(?P<s>\d{2}))?$")
+_UNIT_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+
+
+def parse_duration(value: object) -> timedelta:
+    """``"9m"``, ``"1h 30m"``, ``"1 day"``, ``"0:05"`` (h:mm) or a number of minutes."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 9m, 1h30m or 1 day")
+    if isinstance(value, int | float):
+        return timedelta(minutes=value)
+    if not isinstance(value, str):
+        raise ValueError("expected a duration such as 9m, 1h30m or 1 day")
+    text = value.strip()
+    clock = _CLOCK.match(text)
+    if clock:
+        return timedelta(
+            hours=int(clock["h"]), minutes=int(clock["m"]), seconds=int(clock["s"] or 0)
+        )
+    if _DURATION.match(text):
+        seconds = sum(
+            float(part["value"]) * _UNIT_SECONDS[part["unit"][0].lower()]
+            for part in _DURATION_PART.finditer(text)
+        )
+        return timedelta(seconds=seconds)
+    raise ValueError(f'"{value}" is not a duration: write it like 9m, 1h 30m, 90s or 1 day')
+
+
+def format_duration(value: timedelta) -> str:
+    """``timedelta(minutes=90)`` -> ``1h30m``."""
+    seconds = int(value.total_seconds())
+    sign = "-" if seconds < 0 else ""
+    seconds = abs(seconds)
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size:
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+    return sign + ("".join(parts) or "0m")
+
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(parse_duration),
+    PlainSerializer(format_duration, return_type=str),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {
+                    "type": "string",
+                    "pattern": r"^\s*(\d+(\.\d+)?\s*[a-zA-Z]+[\s,]*)+$|^\d{1,2}:\d{2}$",
+                },
+                {"type": "number"},
+            ],
+            "description": "A duration: 9m, 1h 30m, 90s, 1 day, 0:05 (h:mm), or minutes.",
+        }
+    ),
+]
+
+
+def _parse_clock(value: object) -> object:
+    if isinstance(value, str):
+        match = _CLOCK.match(value.strip())
+        if not match:
+            raise ValueError(f'"{value}" is not a time of day: write it as HH:MM, e.g. 20:00')
+        return time(int(match["h"]), int(match["m"]))
+    return value
+
+
+ClockTime = Annotated[
+    time,
+    BeforeValidator(_parse_clock),
+    WithJsonSchema({"type": "string", "pattern": r"^\d{1,2}:\d{2}$", "description": "HH:MM"}),
+]
+
+
+def _parse_local_datetime(value: object) -> object:
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError(
+                f'"{value}" is not a date and time: write it as 2027-01-07 20:00'
+            ) from None
+    if isinstance(value, date) and not isinstance(value, datetime):
+        raise ValueError("a start needs a time of day too: write it as 2027-01-07 20:00")
+    return value
+
+
+LocalDateTime = Annotated[
+    datetime,
+    BeforeValidator(_parse_local_datetime),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^\d{4}-\d{2}-\d{2}[ T]\d{1,2}:\d{2}(:\d{2})?$",
+            "description": "Local date and time in the chat's time zone: 2027-01-07 20:00",
+        }
+    ),
+]
+
+_HASHTAG = re.compile(r"^[^\W_][\w]*$")
+_MASTODON_ACCOUNT = re.compile(
+    r"^@?(?P<user>[A-Za-z0-9_]+)@(?P<domain>[A-Za-z0-9.-]+\.[A-Za-z]{2,})$"
+)
+_BLUESKY_HANDLE = re.compile(
+    r"^@?(?:did:(?:plc|web):[A-Za-z0-9.:%-]+|(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,})$"
+)
+
+
+class NetworkName(StrEnum):
+    """A network a chat can run on."""
+
+    MASTODON = "mastodon"
+    BLUESKY = "bluesky"
+    LOCAL = "local"
+
+
+class Model(BaseModel):
+    """Base of every script model: unknown keys are mistakes, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class Person(Model):
+    """Someone credited in the chat: a moderator, co-moderator or guest."""
+
+    name: str = Field(min_length=1, description="How the person is named in posts.")
+    mastodon: str | None = Field(
+        default=None, description="Mastodon account, full form: @user@instance.example"
+    )
+    bluesky: str | None = Field(
+        default=None, description="Bluesky handle (name.bsky.social) or DID (did:plc:...)"
+    )
+
+    @field_validator("mastodon")
+    @classmethod
+    def _mastodon_account(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        match = _MASTODON_ACCOUNT.match(value)
+        if not match:
+            raise ValueError(
+                f'"{value}" is not a full Mastodon account: write it as @user@instance.example'
+            )
+        return f"@{match['user']}@{match['domain'].lower()}"
+
+    @field_validator("bluesky")
+    @classmethod
+    def _bluesky_handle(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not _BLUESKY_HANDLE.match(value):
+            raise ValueError(
+                f'"{value}" is not a Bluesky handle or DID: write it as name.bsky.social'
+            )
+        return value.removeprefix("@").lower() if not value.startswith("did:") else value
+
+
+class Image(Model):
+    """A picture attached to a post; alt text is required so everyone can follow."""
+
+    path: str = Field(min_length=1, description="Image file, relative to this script's folder.")
+    alt: str = Field(
+        min_length=1,
+        description="Alt text describing the image for people using screen readers (required).",
+    )
+
+
+class Post(Model):
+    """A post of the chat: its text, an optional image and shorter per-network forms."""
+
+    text: str = Field(min_length=1, description="What is posted. Placeholders: {hashtag} ...")
+    at: Duration | None = Field(
+        default=None, description="When, counted from the chat's start (e.g. 5m)."
+    )
+    image: Image | None = None
+    mastodon: str | None = Field(
+        default=None, description="A different text for Mastodon (e.g. a longer form)."
+    )
+    bluesky: str | None = Field(
+        default=None, description="A different text for Bluesky (e.g. a shorter form)."
+    )
+
+
+class Question(Post):
+    """A numbered question; it is posted as "Q<n>: text #hashtag"."""
+
+    number: int | None = Field(
+        default=None,
+        ge=1,
+        description="Optional: the question's number; if given, numbers must run 1, 2, 3 ...",
+    )
+
+
+class Reminder(Model):
+    """A post before the chat starts, e.g. a day and an hour before."""
+
+    before: Duration = Field(description="How long before the start, e.g. 1 day or 1h.")
+    text: str = Field(min_length=1)
+    image: Image | None = None
+    mastodon: str | None = None
+    bluesky: str | None = None
+
+
+class Recap(Model):
+    """When the recap thread is posted once the chat has closed."""
+
+    after: Duration = Field(
+        default=timedelta(minutes=15), description="How long after the closing post."
+    )
+    enabled: bool = True
+
+
+class Weekday(StrEnum):
+    """A day of the week."""
+
+    MONDAY = "monday"
+    TUESDAY = "tuesday"
+    WEDNESDAY = "wednesday"
+    THURSDAY = "thursday"
+    FRIDAY = "friday"
+    SATURDAY = "saturday"
+    SUNDAY = "sunday"
+
+
+class Ordinal(StrEnum):
+    """Which weekday of the month."""
+
+    FIRST = "first"
+    SECOND = "second"
+    THIRD = "third"
+    FOURTH = "fourth"
+    LAST = "last"
+
+
+class Recurrence(Model):
+    """A series: e.g. the first Thursday of every month at 20:00."""
+
+    every: Literal["week", "month"] = Field(default="month", description="week or month")
+    interval: int = Field(default=1, ge=1, description="Every 2 weeks: every: week, interval: 2.")
+    weekday: Weekday
+    ordinal: Ordinal | None = Field(
+        default=None, description="For monthly chats: first, second, third, fourth or last."
+    )
+    time: ClockTime = Field(description="Local time of day in the chat's time zone: 20:00")
+    starting: date = Field(description="First possible date of the series: 2027-01-01")
+    until: date | None = Field(default=None, description="Last possible date (optional).")
+    skip: list[date] = Field(
+        default_factory=list, description="Dates with no chat (holidays), e.g. [2027-07-01]."
+    )
+
+    @model_validator(mode="after")
+    def _monthly_needs_ordinal(self) -> Recurrence:
+        if self.every == "month" and self.ordinal is None:
+            raise ValueError(
+                "a monthly series needs ordinal (first, second, third, fourth or last)"
+            )
+        if self.every == "week" and self.ordinal is not None:
+            raise ValueError("ordinal is only for monthly series: remove it or use every: month")
+        if self.until is not None and self.until < self.starting:
+            raise ValueError("until is before starting")
+        return self
+
+
+def _strip_hash(value: object) -> object:
+    return value.strip().removeprefix("#") if isinstance(value, str) else value
+
+
+Tag = Annotated[str, BeforeValidator(_strip_hash)]
+
+
+class ChatScript(Model):
+    """One chat (or a series of chats) as a co-moderator writes it."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        str_strip_whitespace=True,
+        json_schema_extra={"title": "chatbot chat script"},
+    )
+
+    id: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9][a-z0-9-]*$",
+        description="Unique id (lowercase, digits, dashes). Default: the file name.",
+    )
+    title: str = Field(min_length=1, description="The chat's title, used as {title}.")
+    hashtag: Tag = Field(description="The chat's hashtag, with or without #: #BLchat")
+    extra_tags: list[Tag] = Field(
+        default_factory=list, max_length=8, description="More hashtags for the welcome post."
+    )
+    series: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9][a-z0-9-]*$",
+        description="Groups chats of one community across months (for stats).",
+    )
+    timezone: str = Field(description="IANA time zone, e.g. America/Indiana/Indianapolis")
+    start: LocalDateTime | None = Field(
+        default=None, description="For a one-off chat: local start, 2027-03-04 19:00"
+    )
+    recurrence: Recurrence | None = Field(
+        default=None, description="For a series: when the chats happen."
+    )
+    networks: list[NetworkName] = Field(
+        min_length=1, description="Where to post: mastodon, bluesky (or local for a dry run)."
+    )
+    moderators: list[Person] = Field(
+        min_length=1, description="The host accounts running the chat."
+    )
+    co_moderators: list[Person] = Field(default_factory=list)
+    guest: Person | None = Field(
+        default=None, description="A guest moderator, credited as {guest}."
+    )
+    reminders: list[Reminder] = Field(default_factory=list)
+    welcome: Post
+    introductions: Post | None = None
+    format_note: Post | None = None
+    question_spacing: Duration = Field(
+        default=timedelta(minutes=9), description="Time between questions (default 9m)."
+    )
+    questions: list[Question] = Field(min_length=1)
+    closing: Post
+    recap: Recap = Field(default_factory=Recap)
+
+    @field_validator("hashtag", "extra_tags")
+    @classmethod
+    def _hashtag_chars(cls, value: str | list[str]) -> str | list[str]:
+        for tag in [value] if isinstance(value, str) else value:
+            if not _HASHTAG.match(tag):
+                raise ValueError(
+                    f'"#{tag}" is not a hashtag that works on both networks: use letters, '
+                    "digits and _ only, starting with a letter or digit"
+                )
+        return value
+
+    @field_validator("networks")
+    @classmethod
+    def _unique_networks(cls, value: list[NetworkName]) -> list[NetworkName]:
+        if len(set(value)) != len(value):
+            raise ValueError("a network is listed twice")
+        return value
+
+    @model_validator(mode="after")
+    def _one_kind_of_when(self) -> ChatScript:
+        if (self.start is None) == (self.recurrence is None):
+            raise ValueError(
+                "give either start (a one-off chat) or recurrence (a series), not both or neither"
+            )
+        if self.start is not None and self.start.tzinfo is not None:
+            raise ValueError(
+                "start must be local time without a UTC offset: the timezone field sets the zone"
+            )
+        return self
+
+    @property
+    def is_series(self) -> bool:
+        return self.recurrence is not None
