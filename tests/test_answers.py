@@ -1,0 +1,391 @@
+"""Tests for chatbot.answers: which question(s) a post answers."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from chatbot.answers import (
+    Answer,
+    Attribution,
+    PostContext,
+    PostKind,
+    attribute,
+    attribute_html,
+    html_to_text,
+)
+
+CORPUS = Path(__file__).parent / "data" / "attribution_corpus.yaml"
+SIX = PostContext(question_count=6, current_question=2)
+
+
+def answered(text: str, context: PostContext = SIX) -> list[tuple[int, str | None]]:
+    """The (question, part) pairs a post is attributed to."""
+    return [(a.question, a.part) for a in attribute(text, context).answers]
+
+
+def kind(text: str, context: PostContext = SIX) -> PostKind:
+    return attribute(text, context).kind
+
+
+# --- labels ---------------------------------------------------------------------------------
+
+
+def test_colon_label_answers_that_question() -> None:
+    """ "A1: ..." answers Q1 with the text after the label."""
+    assert attribute("A1: We use exit tickets #edchat", SIX) == Attribution(
+        PostKind.ANSWER, (Answer(1, "We use exit tickets #edchat"),)
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "A3. choice boards",
+        "A3) choice boards",
+        "a3 - choice boards",
+        "A3 \u2013 choice boards",  # en dash
+        "A3 \u2014 choice boards",  # em dash
+        "A3-choice boards",
+        "A3; choice boards",
+        "A3 : choice boards",
+        "A3, choice boards",
+        "A3 choice boards",
+        "Answer 3: choice boards",
+        "A 3: choice boards",
+    ],
+)
+def test_every_separator_form_is_a_label(text: str) -> None:
+    """Each common way of writing the label ("A3.", "a3 -", "A 3:", "Answer 3:") answers Q3."""
+    result = attribute(text, SIX)
+    assert result.answers == (Answer(3, "choice boards"),)
+
+
+def test_part_letter_is_kept() -> None:
+    """ "A1a" answers Q1, part "a"."""
+    assert answered("A1a: picture walks") == [(1, "a")]
+
+
+def test_combined_labels_answer_each_question_with_the_same_text() -> None:
+    """ "A1/A2" and "A3 & A4" give the same text to both questions."""
+    assert attribute("A1/A2: relationships", SIX).answers == (
+        Answer(1, "relationships"),
+        Answer(2, "relationships"),
+    )
+    assert answered("A3 & A4 - time") == [(3, None), (4, None)]
+
+
+def test_several_labels_split_the_text_between_them() -> None:
+    """ "A1: x A2: y" gives each question the text up to the next label."""
+    assert attribute("A1: Kahoot A2: Padlet #edchat", SIX).answers == (
+        Answer(1, "Kahoot"),
+        Answer(2, "Padlet #edchat"),
+    )
+
+
+def test_same_label_twice_is_one_answer() -> None:
+    """Two "A3:" parts in one post are joined into one answer to Q3."""
+    assert attribute("A3: boards.\nA3: playlists", SIX).answers == (
+        Answer(3, "boards.\nplaylists"),
+    )
+
+
+def test_label_after_leading_hashtag_keeps_the_hashtag_in_the_text() -> None:
+    """ "#edchat A2: ..." answers Q2 and the text keeps "#edchat"; only the label goes."""
+    assert attribute("#edchat A2: Padlet walls", SIX).answers == (
+        Answer(2, "#edchat Padlet walls"),
+    )
+
+
+def test_label_after_leading_mentions() -> None:
+    """ "@mod@host @co A3 ..." answers Q3."""
+    assert answered("@mod@mastodon.education @co A3 stations") == [(3, None)]
+
+
+def test_fullwidth_label_is_recognised_and_text_kept_as_written() -> None:
+    """Full-width "A1:" is read as "A1:" (NFKC) while the answer text keeps its own characters."""
+    fullwidth_label = "\uff21\uff11\uff1a"  # full-width A, 1 and colon
+    fullwidth_ok = "\uff2f\uff2b \u3060\u3088"  # full-width "OK" and hiragana
+    assert attribute(fullwidth_label + fullwidth_ok, SIX).answers == (Answer(1, fullwidth_ok),)
+
+
+def test_spanish_and_french_r_labels() -> None:
+    """ "R1:" (respuesta, réponse) and "Réponse 2 :" are answer labels."""
+    assert answered("R1: usamos estaciones") == [(1, None)]
+    assert answered("Réponse 2 : des cercles") == [(2, None)]
+
+
+def test_label_after_sentence_punctuation() -> None:
+    """A clear label after "!" or "." mid-post counts ("Late to the party! A1: ...")."""
+    assert answered("Late to the party! A1: circles") == [(1, None)]
+
+
+def test_trailing_label_set_off_by_a_dash() -> None:
+    """ "Restorative circles - A3 #chat" answers Q3, with the label and dash removed."""
+    assert attribute("Restorative circles - A3 #chat", SIX).answers == (
+        Answer(3, "Restorative circles #chat"),
+    )
+
+
+def test_label_number_outside_the_chat_is_not_a_label() -> None:
+    """ "A9:" in a 6-question chat is not an answer."""
+    assert kind("A9: learning walks") is PostKind.CONVERSATION
+
+
+def test_label_zero_is_not_a_label() -> None:
+    """ "A0:" is not an answer."""
+    assert kind("A0: testing") is PostKind.CONVERSATION
+
+
+# --- false friends --------------------------------------------------------------------------
+
+
+def test_a1_sauce_inside_a_sentence_is_not_a_label() -> None:
+    """ "A1 steak sauce" inside a sentence is a word, not an answer."""
+    assert kind("Nothing beats A1 steak sauce") is PostKind.CONVERSATION
+
+
+def test_a1_sauce_at_the_start_is_not_a_label() -> None:
+    """ "A1 sauce ..." at the start is a thing, not an answer to Q1."""
+    assert kind("A1 sauce on everything tonight") is PostKind.CONVERSATION
+
+
+def test_grade_a1_and_a4_paper_are_words() -> None:
+    """ "grade A1" and "A4 paper" are not labels."""
+    assert kind("We buy grade A1 eggs") is PostKind.CONVERSATION
+    assert kind("A4 paper for anchor charts") is PostKind.CONVERSATION
+
+
+def test_mid_sentence_label_needs_a_colon() -> None:
+    """ "the A2 answers" mid-sentence is talk about answers, not an answer."""
+    assert kind("Loving everyone's A2 answers tonight") is PostKind.CONVERSATION
+
+
+def test_question_numbers_and_grades_are_not_answers() -> None:
+    """ "Q2", "4A", "A+", "A/B" are never answer labels."""
+    for text in ("Q2 is coming up!", "My 4A class", "An A+ chat", "A/B testing"):
+        assert kind(text) is PostKind.CONVERSATION, text
+
+
+def test_ratios_times_and_decimals_are_not_labels() -> None:
+    """ "a 1:1 program", "A1:30", "A1.5" and "R2-D2" are not labels."""
+    for text in ("we have a 1:1 program", "A1:30 start", "up A1.5%", "R2-D2 robot"):
+        assert kind(text) is PostKind.CONVERSATION, text
+
+
+def test_label_inside_a_link_is_ignored() -> None:
+    """An "A1:" inside a URL is not a label."""
+    assert kind("Slides: https://example.org/docs/A1:intro") is PostKind.CONVERSATION
+
+
+# --- context --------------------------------------------------------------------------------
+
+
+def test_reply_under_a_question_without_a_number_answers_it() -> None:
+    """A reply under Q3 without a number answers Q3 with its whole text."""
+    context = PostContext(question_count=6, reply_to_question=3)
+    assert attribute("We use Flip videos.", context).answers == (Answer(3, "We use Flip videos."),)
+
+
+def test_quote_of_a_question_without_a_number_answers_it() -> None:
+    """A quote of Q4 without a number answers Q4."""
+    assert answered("Peer observation", PostContext(6, quote_of_question=4)) == [(4, None)]
+
+
+def test_labels_win_over_the_reply_context() -> None:
+    """A labelled reply under Q3 follows its labels ("A2:" answers Q2)."""
+    assert answered("A2: wrong thread, sorry", PostContext(6, reply_to_question=3)) == [(2, None)]
+
+
+def test_out_of_range_label_in_a_reply_falls_back_to_the_thread() -> None:
+    """A reply under Q4 whose only label is out of range answers Q4 with the full text."""
+    context = PostContext(6, reply_to_question=4)
+    assert attribute("A9: exit slips", context).answers == (Answer(4, "A9: exit slips"),)
+
+
+def test_reaction_under_a_question_is_conversation() -> None:
+    """ "Great question!" or "Love this 🙌" under a question is conversation, not an answer."""
+    context = PostContext(6, reply_to_question=1)
+    for text in ("Great question!", "@jen Love this!! 🙌", "+1", "👏🏽", "¡Excelente pregunta!"):
+        assert kind(text, context) is PostKind.CONVERSATION, text
+
+
+def test_shared_link_under_a_question_is_an_answer() -> None:
+    """A reply under Q2 that is only a link is an answer (a shared resource)."""
+    assert answered("https://example.org/plan.pdf", PostContext(6, reply_to_question=2)) == [
+        (2, None)
+    ]
+
+
+def test_reply_to_the_welcome_is_an_introduction() -> None:
+    """An unlabelled reply to the welcome prompt is an introduction."""
+    assert kind("Jen, 3rd grade, Oak ES", PostContext(6, reply_to_welcome=True)) is (
+        PostKind.INTRODUCTION
+    )
+
+
+def test_thanks_or_welcome_under_the_welcome_is_conversation() -> None:
+    """ "Thanks for hosting!" or a host's "Welcome, Andre!" under the welcome is conversation."""
+    context = PostContext(6, reply_to_welcome=True)
+    assert kind("Thanks for hosting tonight!", context) is PostKind.CONVERSATION
+    assert kind("Welcome, Andre! 😊", context) is PostKind.CONVERSATION
+
+
+def test_top_level_unlabelled_post_is_conversation_during_a_question() -> None:
+    """An unlabelled top-level post during Q1 is conversation: no guessing from the clock."""
+    assert kind("We start with a circle.", PostContext(6, current_question=1)) is (
+        PostKind.CONVERSATION
+    )
+
+
+def test_top_level_self_introduction_is_an_introduction() -> None:
+    """ "Hi all! I'm Priya, 5th grade ..." posted top-level is an introduction."""
+    assert kind("Hi all! I'm Priya, a 5th grade teacher") is PostKind.INTRODUCTION
+    assert kind("Hello from Ohio! 👋 #edchat") is PostKind.INTRODUCTION
+
+
+def test_bare_label_answers_the_current_question() -> None:
+    """ "A: ..." without a number answers the question being discussed."""
+    assert attribute("A: thumbs up/down", PostContext(6, current_question=4)).answers == (
+        Answer(4, "thumbs up/down"),
+    )
+
+
+def test_bare_label_without_context_is_conversation() -> None:
+    """ "A: ..." with no question posted yet is conversation."""
+    assert kind("A: no idea", PostContext(6)) is PostKind.CONVERSATION
+
+
+def test_pathological_input_is_quick() -> None:
+    """Long runs of mentions, labels or punctuation are attributed in well under a second."""
+    texts = ["@a" * 5000 + " x", "A1/" * 3000, "!" * 20000 + "A1", "Hi " * 5000]
+    start = time.perf_counter()
+    for text in texts:
+        attribute(text, SIX)
+    assert time.perf_counter() - start < 2
+
+
+# --- HTML -----------------------------------------------------------------------------------
+
+HASHTAG = (
+    '<a href="https://h.example/tags/edchat" class="mention hashtag" rel="tag">#<span>edchat</span>'
+    "</a>"
+)
+MENTION = (
+    '<span class="h-card" translate="no"><a href="https://h.example/@mod" class="u-url mention">'
+    "@<span>mod</span></a></span>"
+)
+
+
+def test_html_paragraphs_and_line_breaks_become_newlines() -> None:
+    """<p> separates paragraphs with a blank line; <br> is one line break."""
+    assert html_to_text("<p>A1: a<br>A2: b</p><p>end</p>") == "A1: a\nA2: b\n\nend"
+
+
+def test_html_entities_are_decoded() -> None:
+    """&amp;, &#39;, &gt; and &nbsp; become the characters they stand for."""
+    assert html_to_text("<p>A &amp; B&#39;s &gt; C&nbsp;D</p>") == "A & B's > C D"
+
+
+def test_html_mentions_and_hashtags_keep_their_text() -> None:
+    """Mastodon mention and hashtag links become "@mod" and "#edchat"."""
+    assert html_to_text(f"<p>{MENTION} A3 hi {HASHTAG}</p>") == "@mod A3 hi #edchat"
+
+
+def test_html_shortened_link_uses_the_full_address() -> None:
+    """A link Mastodon shortened with invisible/ellipsis spans becomes its full href."""
+    html = (
+        '<p><a href="https://www.example.org/a/very/long/path"><span class="invisible">'
+        'https://www.</span><span class="ellipsis">example.org/a/very/</span>'
+        '<span class="invisible">long/path</span></a></p>'
+    )
+    assert html_to_text(html) == "https://www.example.org/a/very/long/path"
+
+
+def test_html_link_with_words_keeps_its_visible_text() -> None:
+    """A link with words as its text keeps the words."""
+    assert html_to_text('<p>see <a href="https://x.example/u">the guide</a></p>') == "see the guide"
+
+
+def test_html_quote_fallback_is_dropped() -> None:
+    """Mastodon's "RE: <link>" quote fallback is not part of the participant's text."""
+    html = '<p>Peer visits.</p><p class="quote-inline">RE: <a href="https://x/1">x/1</a></p>'
+    assert html_to_text(html) == "Peer visits."
+
+
+def test_html_list_items_are_lines() -> None:
+    """Each <li> is one line, with no blank lines between items."""
+    assert html_to_text("<ul><li>A1: x</li><li>A2: y</li></ul>") == "A1: x\nA2: y"
+
+
+def test_attribute_html_reads_mastodon_content() -> None:
+    """attribute_html answers from a status' HTML, keeping mention and hashtag text."""
+    result = attribute_html(f"<p>{MENTION} A3 choice boards {HASHTAG}</p>", SIX)
+    assert result.answers == (Answer(3, "@mod choice boards #edchat"),)
+
+
+# --- the labelled corpus --------------------------------------------------------------------
+
+
+def _load_corpus() -> list[dict[str, Any]]:
+    entries = yaml.safe_load(CORPUS.read_text(encoding="utf-8"))
+    assert isinstance(entries, list)
+    return entries
+
+
+def _run(entry: dict[str, Any]) -> Attribution:
+    context = PostContext(**entry["context"])
+    if "html" in entry:
+        return attribute_html(entry["html"], context)
+    return attribute(entry["text"], context)
+
+
+def test_corpus_is_well_formed() -> None:
+    """Every corpus entry has a unique id, one post, a context and an expected kind."""
+    entries = _load_corpus()
+    ids = [e["id"] for e in entries]
+    assert len(ids) == len(set(ids))
+    assert len(entries) >= 220
+    for entry in entries:
+        assert ("text" in entry) != ("html" in entry), entry["id"]
+        assert entry["expected"]["kind"] in {k.value for k in PostKind}, entry["id"]
+        if entry["expected"]["kind"] != "answer":
+            assert not entry["expected"].get("answers"), entry["id"]
+
+
+def test_corpus_attribution_accuracy() -> None:
+    """At least 98% of the labelled corpus gets the exact kind and questions/parts right."""
+    entries = _load_corpus()
+    misses: list[str] = []
+    text_checked = text_ok = 0
+    for entry in entries:
+        expected = entry["expected"]
+        want = [(a["question"], a.get("part")) for a in expected.get("answers") or []]
+        got = _run(entry)
+        have = [(a.question, a.part) for a in got.answers]
+        if got.kind.value != expected["kind"] or have != want:
+            misses.append(f"  {entry['id']}: want {expected['kind']} {want}, got {got.kind} {have}")
+            continue
+        for want_answer, got_answer in zip(expected.get("answers") or [], got.answers, strict=True):
+            if "text" in want_answer:
+                text_checked += 1
+                if want_answer["text"] == got_answer.text:
+                    text_ok += 1
+                else:
+                    misses.append(
+                        f"  {entry['id']} (text only): want {want_answer['text']!r}, "
+                        f"got {got_answer.text!r}"
+                    )
+    n = len(entries)
+    ok = n - sum(1 for m in misses if "(text only)" not in m)
+    # The figure is the point of this test: print it so `pytest -s` shows it.
+    print(f"\nattribution: {ok}/{n} = {ok / n:.1%} exactly right")  # noqa: T201
+    print(f"answer text: {text_ok}/{text_checked} labelled texts identical")  # noqa: T201
+    if misses:
+        print("misses:\n" + "\n".join(misses))  # noqa: T201
+    assert ok / n >= 0.98
+    assert text_ok == text_checked
