@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
+import signal
 import sys
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -11,10 +14,16 @@ from typing import Annotated, NoReturn
 import typer
 from rich.console import Console
 
+from chatbot import logs
 from chatbot.config import LoadedConfig, check_config, load_config
+from chatbot.demo import run_demo
 from chatbot.errors import ChatbotError, Problem, ScriptError
 from chatbot.loader import check_paths
+from chatbot.networks import connect
 from chatbot.preview import build_preview, render_plain, render_rich
+from chatbot.runner import Runner, VisibilityPolicy
+from chatbot.status import build_status, render_status
+from chatbot.store import Store
 from chatbot.text import Limits
 
 app = typer.Typer(
@@ -142,6 +151,96 @@ def preview(
         else:
             typer.echo(render_plain(item))
             typer.echo("")
+
+
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir", help="Use this data folder instead of the config's data_dir.", file_okay=False
+    ),
+]
+
+
+def _open(config: Path | None, data_dir: Path | None) -> tuple[LoadedConfig, Store]:
+    loaded = load_config(config)
+    if data_dir is not None:
+        loaded = loaded.with_data_dir(data_dir)
+    return loaded, Store.open(loaded.database_url)
+
+
+@app.command()
+def run(
+    config: ConfigOption = None,
+    speed: Annotated[
+        float,
+        typer.Option(
+            help="Rehearse: run every chat in the schedules folder now, N times faster "
+            "(60 turns an hour into a minute). The bot exits when the chats are over.",
+            min=1.0,
+        ),
+    ] = 1.0,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Run the bot: post every chat in the schedules folder on time, until stopped.
+
+    Scripts are reloaded when a file changes. Stop it with Ctrl-C or SIGTERM: the
+    post in flight is finished and recorded first.
+    """
+    loaded, store = _open(config, data_dir)
+    logs.configure(loaded.config.log_format)
+    networks = connect(loaded, store, speed=speed)
+    runner = Runner(
+        store=store,
+        networks=networks,
+        schedules=loaded.schedules_dir,
+        late=loaded.config.late,
+        visibility=VisibilityPolicy.from_account(loaded.config.accounts.mastodon),
+        speed=speed,
+    )
+    stop = threading.Event()
+
+    def _on_signal(signum: int, _frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    runner.start()
+    try:
+        while not stop.wait(0.5):
+            if speed != 1.0 and runner.all_over():
+                break
+    finally:
+        runner.stop()
+        store.close()
+
+
+@app.command()
+def demo(
+    speed: Annotated[
+        float, typer.Option(help="How many times faster than real time.", min=1.0)
+    ] = 60.0,
+    data_dir: Annotated[
+        Path, typer.Option("--data-dir", help="Where the demo keeps its state.", file_okay=False)
+    ] = Path("demo-data"),
+) -> None:
+    """Watch a whole chat happen in about a minute, with no account anywhere.
+
+    The bot posts a welcome, questions and a closing on the embedded local network
+    while simulated teachers introduce themselves and answer.
+    """
+    logs.configure("text", level=logging.WARNING)
+    raise typer.Exit(run_demo(data_dir, speed, typer.echo))
+
+
+@app.command()
+def status(config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
+    """Show upcoming chats, chats in progress, recent posts, and anything late,
+    skipped or failed, with the reason."""
+    loaded, store = _open(config, data_dir)
+    try:
+        typer.echo(render_status(build_status(store, datetime.now(UTC), loaded.config.late)))
+    finally:
+        store.close()
 
 
 def main() -> None:

@@ -151,6 +151,11 @@ class LoadedConfig:
         self.base_dir = base_dir
         self.path = path
 
+    def with_data_dir(self, data_dir: Path) -> LoadedConfig:
+        """The same config with another data folder (and its default database)."""
+        config = self.config.model_copy(update={"data_dir": str(data_dir.resolve())})
+        return LoadedConfig(config, self.base_dir, self.path)
+
     def resolve(self, value: str) -> Path:
         path = Path(value).expanduser()
         return path if path.is_absolute() else (self.base_dir / path).resolve()

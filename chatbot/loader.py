@@ -7,12 +7,13 @@ images and over-long posts all become :class:`~chatbot.errors.Problem` entries.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import itertools
 import re
 import types
 import typing
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -32,8 +33,8 @@ from chatbot.plan import (
     render_post,
     slots,
 )
-from chatbot.script import ChatScript, NetworkName, Question, format_duration
-from chatbot.source import Path_, SourceDoc, dotted, load_yaml
+from chatbot.script import ChatScript, FieldError, NetworkName, Question, format_duration
+from chatbot.source import Path_, SourceDoc, dotted, load_yaml, parse_yaml
 from chatbot.text import Limits
 
 SCRIPT_SUFFIXES = (".yaml", ".yml")
@@ -59,6 +60,8 @@ class LoadedScript:
     path: Path
     script: ChatScript
     doc: SourceDoc
+    source: str = ""  # the YAML text this was loaded from
+    stale: bool = False  # the file is broken now; this is its last good version
 
     @property
     def base_dir(self) -> Path:
@@ -96,8 +99,18 @@ def script_files(paths: Iterable[Path]) -> tuple[list[Path], list[Problem]]:
     return found, problems
 
 
-def check_paths(paths: Iterable[Path], now: datetime, limits: Limits | None = None) -> Report:
-    """Load and check every script under ``paths``; duplicate ids across files are problems."""
+def check_paths(
+    paths: Iterable[Path],
+    now: datetime | None,
+    limits: Limits | None = None,
+    *,
+    last_good: Callable[[Path], str | None] | None = None,
+) -> Report:
+    """Load and check every script under ``paths``; duplicate ids across files are problems.
+
+    With ``last_good``, a file that is broken now is reported and its last good
+    version (as ``last_good`` returns it) is used instead, marked stale.
+    """
     files, problems = script_files(paths)
     report = Report(problems=problems, files=len(files))
     seen: dict[str, LoadedScript] = {}
@@ -106,7 +119,14 @@ def check_paths(paths: Iterable[Path], now: datetime, limits: Limits | None = No
             loaded = load_script(path, now, limits)
         except ScriptError as exc:
             report.problems.extend(exc.problems)
-            continue
+            previous = last_good(path) if last_good else None
+            if previous is None:
+                continue
+            try:
+                loaded = load_script(path, now, limits, text=previous)
+            except ScriptError:
+                continue
+            loaded = dataclasses.replace(loaded, stale=True)
         if loaded.script_id in seen:
             first = seen[loaded.script_id]
             report.problems.append(
@@ -122,11 +142,33 @@ def check_paths(paths: Iterable[Path], now: datetime, limits: Limits | None = No
     return report
 
 
-def load_script(path: Path, now: datetime, limits: Limits | None = None) -> LoadedScript:
-    """Load one script; raises ScriptError listing every problem in it."""
-    doc, problems = load_yaml(path)
+def load_script(
+    path: Path,
+    now: datetime | None,
+    limits: Limits | None = None,
+    *,
+    text: str | None = None,
+) -> LoadedScript:
+    """Load one script; raises ScriptError listing every problem in it.
+
+    ``now`` enables the checks against the calendar (a start in the past); the
+    runner passes None because a chat that has started is not an error there.
+    ``text`` loads a stored version instead of the file's current content.
+    """
+    if text is None:
+        doc, problems = load_yaml(path)
+    else:
+        doc, problems = parse_yaml(text, str(path))
     if problems:
         raise ScriptError(problems)
+    if doc.data is None:
+        raise ScriptError(
+            [doc.problem((), "the file is empty", "write a chat script here (see schedules/)")]
+        )
+    if doc.data is None:
+        raise ScriptError(
+            [doc.problem((), "the file is empty", "write a chat script here (see schedules/)")]
+        )
     if not isinstance(doc.data, dict):
         raise ScriptError(
             [
@@ -145,7 +187,8 @@ def load_script(path: Path, now: datetime, limits: Limits | None = None) -> Load
     problems = check_script(script, doc, path.parent, now, limits or Limits())
     if problems:
         raise ScriptError(problems)
-    return LoadedScript(script_id, path, script, doc)
+    source = text if text is not None else path.read_text(encoding="utf-8")
+    return LoadedScript(script_id, path, script, doc, source)
 
 
 def _id_from_name(path: Path) -> str:
@@ -158,39 +201,61 @@ def _id_from_name(path: Path) -> str:
 def pydantic_problems(exc: ValidationError, doc: SourceDoc, root: type[BaseModel]) -> list[Problem]:
     """Turn pydantic's errors into problems with lines, plain words and a fix."""
     problems = []
-    for error in exc.errors(include_url=False):
+    errors = exc.errors(include_url=False)
+    # A misspelt key ("questons") also leaves the real one missing; the "did you
+    # mean" on the misspelt key's line says it all, so the second problem is dropped.
+    misspelt: set[Path_] = set()
+    for error in errors:
+        if error["type"] == "extra_forbidden":
+            loc: Path_ = tuple(error["loc"])
+            close = _close_key(str(loc[-1]), _fields_at(root, loc[:-1]))
+            if close:
+                misspelt.add((*loc[:-1], close))
+    for error in errors:
         path: Path_ = tuple(error["loc"])
         kind = error["type"]
         message = str(error["msg"]).removeprefix("Value error, ")
         hint = ""
+        cause = error.get("ctx", {}).get("error")
+        if isinstance(cause, FieldError):
+            path = (*path, cause.key)  # a check across fields: point at the key it names
         if kind == "extra_forbidden":
             key = str(path[-1])
             allowed = _fields_at(root, path[:-1])
-            close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+            close = _close_key(key, allowed)
             message = f'unknown key "{key}"'
             hint = (
-                f'did you mean "{close[0]}"?'
+                f'did you mean "{close}"?'
                 if close
                 else f"remove it; allowed here: {', '.join(sorted(allowed))}"
             )
             problems.append(doc.problem(path, message, hint, key=True))
             continue
         if kind == "missing":
-            parent = path[:-1]
+            if path in misspelt:
+                continue
             message = f'"{path[-1]}" is required'
-            hint = f"add {path[-1]}: to {_dotted_or_top(parent)}"
-            problems.append(doc.problem(parent, message, hint))
+            hint = f"add {path[-1]}: to {_dotted_or_top(path[:-1])}"
+            problems.append(doc.problem(path, message, hint))
             continue
-        if kind == "enum":
-            hint = "use one of the values listed"
-        elif kind in (
-            "string_type",
-            "int_type",
-            "int_parsing",
-            "list_type",
-            "model_type",
-            "dict_type",
-        ):
+        if kind in ("enum", "literal_error"):
+            expected = re.findall(r"'([^']*)'", str(error.get("ctx", {}).get("expected", "")))
+            message = f'"{error["input"]}" is not one of: {", ".join(expected)}'
+            close_values = difflib.get_close_matches(str(error["input"]), expected, n=1)
+            hint = (
+                f'did you mean "{close_values[0]}"?'
+                if close_values
+                else "use one of the values listed"
+            )
+        elif kind in ("model_type", "dict_type"):
+            message = "this should be a section of key: value lines, not a single value"
+            keys = _fields_at(root, path)
+            hint = (
+                f"write key: value lines indented under it ({', '.join(keys)})"
+                if keys
+                else _type_hint(kind)
+            )
+        elif kind in ("string_type", "int_type", "int_parsing", "list_type"):
             hint = _type_hint(kind)
         elif kind == "too_short" and path and path[-1] == "questions":
             message = "the chat has no questions"
@@ -201,6 +266,12 @@ def pydantic_problems(exc: ValidationError, doc: SourceDoc, root: type[BaseModel
             hint = "use lowercase letters, digits and dashes, e.g. blended-learning"
         problems.append(doc.problem(path, message, hint))
     return problems
+
+
+def _close_key(key: str, allowed: list[str]) -> str | None:
+    """The allowed key that ``key`` is most likely a misspelling of."""
+    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+    return close[0] if close else None
 
 
 def _dotted_or_top(path: Path_) -> str:
@@ -253,7 +324,7 @@ def _unwrap(annotation: Any) -> Any:
 
 
 def check_script(
-    script: ChatScript, doc: SourceDoc, base_dir: Path, now: datetime, limits: Limits
+    script: ChatScript, doc: SourceDoc, base_dir: Path, now: datetime | None, limits: Limits
 ) -> list[Problem]:
     """Everything a valid YAML shape can still get wrong."""
     try:
@@ -295,14 +366,14 @@ def _check_local(
     return None
 
 
-def _check_when(script: ChatScript, doc: SourceDoc, tz: Any, now: datetime) -> list[Problem]:
+def _check_when(script: ChatScript, doc: SourceDoc, tz: Any, now: datetime | None) -> list[Problem]:
     problems = []
     if script.start is not None:
         problem = _check_local(script.start, tz, doc, ("start",), "the start")
         if problem:
             return [problem]
         start = localtime.to_utc(script.start, tz)
-        if start < now:
+        if now is not None and start < now:
             problems.append(
                 doc.problem(
                     ("start",),
@@ -314,7 +385,7 @@ def _check_when(script: ChatScript, doc: SourceDoc, tz: Any, now: datetime) -> l
     assert script.recurrence is not None
     checked = 0
     for local in local_occurrences(script.recurrence):
-        if localtime.to_utc(local, tz) < now:
+        if now is not None and localtime.to_utc(local, tz) < now:
             continue
         problem = _check_local(local, tz, doc, ("recurrence", "time"), "the series' chat on")
         if problem:
@@ -323,10 +394,10 @@ def _check_when(script: ChatScript, doc: SourceDoc, tz: Any, now: datetime) -> l
         checked += 1
         if checked >= SERIES_CHECK_COUNT:
             break
-    if not problems and not occurrences(script, now, 1):
+    if now is not None and not problems and not occurrences(script, now, 1):
         problems.append(
             doc.problem(
-                ("recurrence",),
+                ("recurrence", "until") if script.recurrence.until else ("recurrence",),
                 "the series has no chat left after today",
                 "extend until:, or move the file out of schedules/",
             )
@@ -415,21 +486,33 @@ def _fmt(offset: timedelta) -> str:
 
 
 def _check_texts(script: ChatScript, doc: SourceDoc, limits: Limits) -> list[Problem]:
-    problems = []
+    problems: list[Problem] = []
     probe_start = datetime(2030, 1, 1, tzinfo=localtime.zone("UTC"))
     next_start = probe_start + timedelta(days=30) if script.is_series else None
     for slot in slots(script):
         if slot.post is None:
             continue
         path = _slot_path(slot, script)
+        found_before = len(problems)
         for key in ("text", "mastodon", "bluesky"):
             text = getattr(slot.post, key)
-            for name in placeholders_in(text or ""):
+            try:
+                names = placeholders_in(text or "")
+            except ValueError as exc:  # str.format's words: "Single '}' encountered ..."
+                problems.append(
+                    doc.problem(
+                        (*path, key),
+                        f"the {{braces}} do not match: {exc}",
+                        "close every { with }, or write {{ and }} for literal braces",
+                    )
+                )
+                continue
+            for name in dict.fromkeys(names):  # each placeholder once, however often used
                 problem = _placeholder_problem(name, slot, script, doc, (*path, key))
                 if problem:
                     problems.append(problem)
-        if problems:
-            continue
+        if len(problems) > found_before:
+            continue  # this step's text cannot be rendered; later steps are still measured
         for network in script.networks:
             try:
                 rendered = render_post(

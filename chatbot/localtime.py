@@ -12,6 +12,7 @@ import difflib
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from functools import cache
+from importlib import resources
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 
@@ -38,18 +39,39 @@ def _zone_names() -> frozenset[str]:
     return frozenset(available_timezones())
 
 
+@cache
+def _links() -> dict[str, str]:
+    """Old zone names kept as aliases -> the zone they stand for.
+
+    tzdata keeps names like ``America/Indianapolis`` as links to
+    ``America/Indiana/Indianapolis``; a suggestion should name the current zone.
+    """
+    try:
+        text = resources.files("tzdata").joinpath("zoneinfo", "tzdata.zi").read_text("utf-8")
+    except (ModuleNotFoundError, OSError):  # pragma: no cover - tzdata is a dependency
+        return {}
+    links = {}
+    for line in text.splitlines():
+        if line.startswith("L "):
+            _, target, alias = line.split()
+            links[alias] = target
+    return links
+
+
 def close_zone_names(name: str, count: int = 3) -> list[str]:
-    """Valid zone names that look like ``name`` (for "did you mean")."""
+    """Valid zone names that look like ``name`` (for "did you mean"), current names first."""
     names = sorted(_zone_names())
     by_lower = {n.lower(): n for n in names}
     if name.lower() in by_lower:
         return [by_lower[name.lower()]]
     guess = name.replace(" ", "_")
-    matches = difflib.get_close_matches(guess, names, n=count, cutoff=0.6)
+    links = _links()
+    matches = difflib.get_close_matches(guess, names, n=count * 3, cutoff=0.6)
     if not matches:
         last = guess.rsplit("/", 1)[-1].lower()
-        matches = [n for n in names if n.rsplit("/", 1)[-1].lower() == last][:count]
-    return matches
+        matches = [n for n in names if n.rsplit("/", 1)[-1].lower() == last]
+    current = [links.get(match, match) for match in matches]
+    return [n for n in dict.fromkeys(current) if n in _zone_names()][:count]
 
 
 def check_local(local: datetime, tz: ZoneInfo) -> LocalTimeIssue | None:

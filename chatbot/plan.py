@@ -164,6 +164,9 @@ def _local_dates(recurrence: Recurrence, limit: int = 1000) -> Iterator[datetime
             count=None if until else limit,
         )
     else:
+        # rrule counts the interval from the week holding dtstart: every 2 weeks on
+        # Tuesday from a Friday would skip the first Tuesday, so start on that Tuesday.
+        first += timedelta(days=(weekday.weekday - first.weekday()) % 7)
         rule = rrule.rrule(
             rrule.WEEKLY,
             interval=recurrence.interval,
@@ -340,8 +343,14 @@ def plan_chat(
     *,
     next_start: datetime | None = None,
     limits: Limits | None = None,
+    speed: float = 1.0,
+    chat_id_override: str | None = None,
 ) -> ChatPlan:
-    """Plan one occurrence starting at ``start`` (aware UTC)."""
+    """Plan one occurrence starting at ``start`` (aware UTC).
+
+    ``speed`` divides every offset (an accelerated demo or rehearsal runs the
+    same steps, N times faster).
+    """
     if start.tzinfo is None:
         raise ValueError("plan_chat needs an aware UTC start")
     start = start.astimezone(UTC)
@@ -362,11 +371,11 @@ def plan_chat(
                     with_extra_tags=slot.kind is StepKind.WELCOME,
                 )
         steps.append(
-            Step(slot.key, slot.kind, start + slot.offset, slot.offset, slot.number, posts)
+            Step(slot.key, slot.kind, start + slot.offset / speed, slot.offset, slot.number, posts)
         )
     end = next(s.at for s in steps if s.kind is StepKind.CLOSING)
     return ChatPlan(
-        chat_id=chat_id(script_id, script, start),
+        chat_id=chat_id_override or chat_id(script_id, script, start),
         script_id=script_id,
         title=script.title,
         hashtag=script.hashtag,

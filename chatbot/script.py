@@ -142,6 +142,14 @@ _BLUESKY_HANDLE = re.compile(
 )
 
 
+class FieldError(ValueError):
+    """A check across fields that names the key at fault, so the loader points at its line."""
+
+    def __init__(self, message: str, key: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
 class NetworkName(StrEnum):
     """A network a chat can run on."""
 
@@ -287,13 +295,15 @@ class Recurrence(Model):
     @model_validator(mode="after")
     def _monthly_needs_ordinal(self) -> Recurrence:
         if self.every == "month" and self.ordinal is None:
-            raise ValueError(
-                "a monthly series needs ordinal (first, second, third, fourth or last)"
+            raise FieldError(
+                "a monthly series needs ordinal (first, second, third, fourth or last)", "every"
             )
         if self.every == "week" and self.ordinal is not None:
-            raise ValueError("ordinal is only for monthly series: remove it or use every: month")
+            raise FieldError(
+                "ordinal is only for monthly series: remove it or use every: month", "ordinal"
+            )
         if self.until is not None and self.until < self.starting:
-            raise ValueError("until is before starting")
+            raise FieldError("until is before starting", "until")
         return self
 
 
@@ -377,13 +387,20 @@ class ChatScript(Model):
 
     @model_validator(mode="after")
     def _one_kind_of_when(self) -> ChatScript:
-        if (self.start is None) == (self.recurrence is None):
-            raise ValueError(
-                "give either start (a one-off chat) or recurrence (a series), not both or neither"
+        if self.start is not None and self.recurrence is not None:
+            raise FieldError(
+                "a chat has either start (a one-off chat) or recurrence (a series), not both",
+                "recurrence",
+            )
+        if self.start is None and self.recurrence is None:
+            raise FieldError(
+                "no start (a one-off chat) and no recurrence (a series): give one of them",
+                "start",
             )
         if self.start is not None and self.start.tzinfo is not None:
-            raise ValueError(
-                "start must be local time without a UTC offset: the timezone field sets the zone"
+            raise FieldError(
+                "start must be local time without a UTC offset: the timezone field sets the zone",
+                "start",
             )
         return self
 

@@ -122,6 +122,14 @@ def _walk(
                 key_node.start_mark.column + 1,
             )
             _walk(value_node, child, doc, problems)
+            if (
+                isinstance(value_node, yaml.CollectionNode)
+                and value_node.start_mark.line != key_node.start_mark.line
+            ):
+                # A block section starts on the line after its key; a problem with the
+                # section as a whole (a missing key, a cross-field check) belongs on
+                # the key's line, where the co-moderator wrote "image:".
+                doc.positions[child] = doc.key_positions[child]
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             _walk(item, (*path, index), doc, problems)
@@ -131,16 +139,26 @@ def load_yaml(path: Path, display: str | None = None) -> tuple[SourceDoc, list[P
     """Parse ``path`` with the safe loader; never raises for bad content, returns problems."""
     name = display or str(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        return SourceDoc(name, None), [
-            Problem(
-                name, None, None, "", f"not UTF-8 text ({exc.reason})", "save the file as UTF-8"
-            )
-        ]
+        raw = path.read_bytes()
     except OSError as exc:
         return SourceDoc(name, None), [
             Problem(name, None, None, "", f"cannot read the file: {exc.strerror}", "check the path")
+        ]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = raw[: exc.start]
+        line = before.count(b"\n") + 1
+        column = len(before) - (before.rfind(b"\n") + 1) + 1
+        return SourceDoc(name, None), [
+            Problem(
+                name,
+                line,
+                column,
+                "",
+                f"not UTF-8 text: byte 0x{raw[exc.start]:02x} on this line ({exc.reason})",
+                "save the file as UTF-8 (a word processor's curly quote is a common cause)",
+            )
         ]
     return parse_yaml(text, name)
 
@@ -158,7 +176,8 @@ def parse_yaml(text: str, name: str) -> tuple[SourceDoc, list[Problem]]:
         column = mark.column + 1 if mark else None
         what = exc.problem or "invalid YAML"
         hint = "check the indentation and quoting on this line and the one above"
-        if exc.problem and "tab" in exc.problem:
+        # PyYAML names a tab as "found character '\\t' that cannot start any token".
+        if exc.problem and ("tab" in exc.problem or "\\t" in exc.problem):
             hint = "YAML indentation must use spaces, not tabs"
         elif exc.problem and "mapping values are not allowed" in exc.problem:
             hint = 'put text that contains ": " in quotes, e.g. text: "Q1: ..."'

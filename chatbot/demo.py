@@ -1,0 +1,76 @@
+"""``chatbot demo``: a whole chat on the embedded local network, about a minute long."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from importlib import resources
+from pathlib import Path
+
+from chatbot.config import LatePolicy
+from chatbot.loader import load_script
+from chatbot.networks.local import BOT_AUTHOR, LocalNetwork, LocalPost
+from chatbot.runner import Runner
+from chatbot.script import NetworkName
+from chatbot.store import ChatState, Store
+
+DEMO_SCRIPT = "demo-chat.yaml"
+POLL = 0.2
+
+
+def demo_script_path() -> Path:
+    return Path(str(resources.files("chatbot") / "demo" / DEMO_SCRIPT))
+
+
+def run_demo(data_dir: Path, speed: float, say: Callable[[str], None], timeout: float = 600) -> int:
+    """Run the demo chat; print every post as it appears. Returns the exit code."""
+    store = Store.open(f"sqlite:///{data_dir / 'chatbot.db'}")
+    loaded = load_script(demo_script_path(), None)
+    local = LocalNetwork(store, time_scale=speed)
+    runner = Runner(
+        store=store,
+        networks={NetworkName.LOCAL: local},
+        schedules=None,
+        late=LatePolicy(),
+        speed=speed,
+        scripts=[loaded],
+    )
+    done = threading.Event()
+    runner.start()
+    chat_ids = runner.planned_chats()
+    say(
+        f"demo chat {', '.join(chat_ids)}: a one-hour chat at {speed:g}x speed on the local network"
+    )
+    seen = {p.id for p in local.posts()}  # posts of an earlier demo in this folder
+    deadline = datetime.now(UTC) + timedelta(seconds=timeout)
+    try:
+        while not done.is_set() and datetime.now(UTC) < deadline:
+            for post in local.posts():
+                if post.id not in seen:
+                    seen.add(post.id)
+                    say(_line(post))
+            chats = [store.chat(c) for c in chat_ids]
+            over = all(
+                c is not None and c.state in (ChatState.DONE, ChatState.MISSED) for c in chats
+            )
+            if over and len(local.posts(include_future=True)) == len(seen):
+                done.set()
+            done.wait(POLL)
+    finally:
+        runner.stop()
+    for chat_id in chat_ids:
+        units = store.units(chat_id)
+        posted = sum(1 for u in units if u.state.value == "posted")
+        say(f"\n{chat_id}: {posted} of {len(units)} steps posted, each exactly once.")
+    store.close()
+    say(f"See what happened: chatbot status --data-dir {data_dir}")
+    return 0 if done.is_set() else 1
+
+
+def _line(post: LocalPost) -> str:
+    clock = f"{post.created_at:%H:%M:%S}"
+    if post.author == BOT_AUTHOR:
+        return f"{clock}  @chatbot: {post.text}"
+    where = " (reply)" if post.reply_to else ""
+    return f"{clock}    @{post.author}{where}: {post.text}"

@@ -1,0 +1,276 @@
+"""The embedded ``local`` network: a small microblog inside the state database.
+
+It needs no account anywhere, so the demo and fast tests run the real runner
+against it. Simulated participants answer the bot's posts the way teachers do:
+"A1: ...", "a1) ...", "A 2 - ...", replies under a question with no number, two
+answers in one post, introductions, latecomers, the odd post without a number.
+Their posts are written with future timestamps and become visible when their
+time comes, so the simulation is deterministic and survives restarts.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+
+from chatbot.networks.base import PostRef, PostRequest
+from chatbot.script import NetworkName
+from chatbot.store import Store, local_posts_table
+from chatbot.text import Limits
+
+BOT_AUTHOR = "chatbot"
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class LocalPost:
+    """A post on the local network."""
+
+    id: int
+    author: str
+    author_name: str
+    text: str
+    reply_to: int | None
+    root: int | None
+    created_at: datetime
+    image_alt: str | None = None
+
+    @property
+    def url(self) -> str:
+        return f"local:/posts/{self.id}"
+
+
+@dataclass(frozen=True)
+class Persona:
+    handle: str
+    name: str
+    role: str
+    eagerness: float  # chance to answer a question
+    joins_at: int = 1  # the question a latecomer first sees
+
+
+PERSONAS: tuple[Persona, ...] = (
+    Persona("msrivera", "Ana Rivera", "4th grade teacher at Lincoln Elementary", 0.95),
+    Persona("coachdavis", "Marcus Davis", "instructional coach, district office", 0.9),
+    Persona("principal_lee", "Grace Lee", "principal at Oak Ridge Middle School", 0.7),
+    Persona("mr_okafor", "Chidi Okafor", "high school science teacher", 0.85),
+    Persona("librarian_jo", "Jo Martinez", "school librarian", 0.6),
+    Persona("newteacher_sam", "Sam Patel", "first-year math teacher", 0.8, joins_at=3),
+    Persona("techcoach_kim", "Hana Kim", "edtech coach", 0.75, joins_at=2),
+)
+
+_ANSWERS = (
+    "we rotate three stations: teacher table, independent practice and a tech station",
+    "small groups every day, and the data from exit tickets decides who comes to my table",
+    "I give students a checklist so they know what to do when they get stuck",
+    "honestly it is still messy, but the kids love having choices",
+    "short videos let students rewind the mini-lesson as often as they need",
+    "we tried it school-wide this year and the planning time made all the difference",
+    "clear routines first: two weeks of practising transitions before any content",
+    "peer tutors at one station freed me up for the kids who needed me most",
+    "a quick Google Form at each station shows me who needs a re-teach tomorrow",
+    "I am going to try a must-do / may-do board next week",
+    "timers on the board keep every group moving",
+    "colour-coded folders so everyone knows their station",
+)
+_CHATTER = (
+    "Great question!",
+    "Love this idea, stealing it for Monday 🙌",
+    "So many good ideas tonight.",
+    "Thanks for hosting, this is my favourite hour of the month!",
+    "+1 to everything said above",
+)
+
+
+class LocalNetwork:
+    """The local microblog, shared by the bot and the simulated participants."""
+
+    name = NetworkName.LOCAL
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        clock: Clock | None = None,
+        time_scale: float = 1.0,
+        participants: bool = True,
+        seed: int = 2027,
+    ) -> None:
+        self._store = store
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._time_scale = time_scale
+        self._participants = participants
+        self._seed = seed
+
+    def limits(self) -> Limits:
+        return Limits()
+
+    def close(self) -> None:
+        """Nothing to release: the store belongs to the runner."""
+
+    # --- the bot's side -----------------------------------------------------------------
+
+    def post(self, request: PostRequest) -> PostRef:
+        existing = self.find(request.idempotency_key)
+        if existing is not None:
+            return existing
+        now = self._clock()
+        parent = int(request.parent.id) if request.parent else None
+        root = int(request.root.id) if request.root else None
+        alt = "; ".join(a.alt for a in request.attachments) or None
+        with self._store.engine.begin() as conn:
+            post_id = conn.execute(
+                local_posts_table.insert().values(
+                    author=BOT_AUTHOR,
+                    author_name="chatbot",
+                    text=request.text,
+                    reply_to=parent,
+                    root=root,
+                    created_at=now,
+                    idempotency_key=request.idempotency_key,
+                    image_alt=alt,
+                )
+            ).inserted_primary_key
+            new_id = int(post_id[0]) if post_id else 0
+            if self._participants:
+                self._simulate(conn, new_id, root or new_id, request.text, now)
+        return PostRef(NetworkName.LOCAL, str(new_id), f"local:/posts/{new_id}")
+
+    def find(self, idempotency_key: str) -> PostRef | None:
+        with self._store.engine.begin() as conn:
+            row = conn.execute(
+                sa.select(local_posts_table.c.id).where(
+                    local_posts_table.c.idempotency_key == idempotency_key
+                )
+            ).first()
+        return PostRef(NetworkName.LOCAL, str(row.id), f"local:/posts/{row.id}") if row else None
+
+    # --- reading ------------------------------------------------------------------------
+
+    def posts(self, after_id: int = 0, *, include_future: bool = False) -> list[LocalPost]:
+        """Posts visible now (or all of them), oldest first, with ids above ``after_id``."""
+        query = (
+            sa.select(local_posts_table)
+            .where(local_posts_table.c.id > after_id)
+            .order_by(local_posts_table.c.created_at, local_posts_table.c.id)
+        )
+        if not include_future:
+            query = query.where(local_posts_table.c.created_at <= self._clock())
+        with self._store.engine.begin() as conn:
+            return [
+                LocalPost(
+                    r.id,
+                    r.author,
+                    r.author_name,
+                    r.text,
+                    r.reply_to,
+                    r.root,
+                    r.created_at,
+                    r.image_alt,
+                )
+                for r in conn.execute(query)
+            ]
+
+    # --- simulated participants ---------------------------------------------------------
+
+    def _later(self, now: datetime, rng: random.Random, low: float, high: float) -> datetime:
+        return now + timedelta(seconds=rng.uniform(low, high) / self._time_scale)
+
+    def _simulate(
+        self, conn: sa.Connection, post_id: int, root: int, text: str, now: datetime
+    ) -> None:
+        # Simulated people, not security: a seeded generator keeps runs reproducible.
+        rng = random.Random(f"{self._seed}/{post_id}/{text}")  # noqa: S311
+        hashtag = _hashtag(text)
+        question = re.match(r"^Q(\d+):", text)
+        rows: list[dict[str, object]] = []
+        if re.search(r"introduce yourself|say hi", text, re.IGNORECASE):
+            for persona in PERSONAS:
+                if persona.joins_at == 1 and rng.random() < 0.85:
+                    rows.append(
+                        self._row(
+                            persona,
+                            f"Hi! {persona.name}, {persona.role}. Happy to be here {hashtag}",
+                            post_id,
+                            root,
+                            self._later(now, rng, 10, 100),
+                        )
+                    )
+        elif question:
+            number = int(question.group(1))
+            for persona in PERSONAS:
+                if persona.joins_at > number or rng.random() > persona.eagerness:
+                    continue
+                rows.append(self._answer(persona, number, hashtag, post_id, root, now, rng))
+            if rng.random() < 0.5:
+                persona = rng.choice(PERSONAS)
+                rows.append(
+                    self._row(
+                        persona,
+                        f"{rng.choice(_CHATTER)} {hashtag}",
+                        None,
+                        None,
+                        self._later(now, rng, 30, 400),
+                    )
+                )
+        if rows:
+            conn.execute(local_posts_table.insert(), rows)
+
+    def _answer(
+        self,
+        persona: Persona,
+        number: int,
+        hashtag: str,
+        question_id: int,
+        root: int,
+        now: datetime,
+        rng: random.Random,
+    ) -> dict[str, object]:
+        body = rng.choice(_ANSWERS)
+        style = rng.randrange(7)
+        reply_to: int | None = None
+        if persona.joins_at == number and number > 1:
+            # A latecomer catches up: two answers in one post.
+            text = f"A{number - 1}: {rng.choice(_ANSWERS)} A{number}: {body} {hashtag}"
+        elif style == 0:
+            text = f"A{number}: {body.capitalize()} {hashtag}"
+        elif style == 1:
+            text = f"a{number}) {body} {hashtag}"
+        elif style == 2:
+            text = f"A {number} - {body} {hashtag}"
+        elif style == 3:
+            text, reply_to = body.capitalize(), question_id  # under the question, no number, no tag
+        elif style == 4:
+            text = f"{hashtag} A{number}. {body.capitalize()}"
+        elif style == 5:
+            text, reply_to = f"A{number}: {body}", question_id
+        else:
+            text = f"{body.capitalize()} {hashtag}"  # forgot the number: conversation
+        return self._row(
+            persona, text, reply_to, root if reply_to else None, self._later(now, rng, 15, 420)
+        )
+
+    @staticmethod
+    def _row(
+        persona: Persona, text: str, reply_to: int | None, root: int | None, at: datetime
+    ) -> dict[str, object]:
+        return {
+            "author": persona.handle,
+            "author_name": persona.name,
+            "text": text,
+            "reply_to": reply_to,
+            "root": root,
+            "created_at": at,
+            "idempotency_key": None,
+            "image_alt": None,
+        }
+
+
+def _hashtag(text: str) -> str:
+    match = re.search(r"#\w+", text)
+    return match.group(0) if match else ""

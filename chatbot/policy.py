@@ -1,0 +1,188 @@
+"""What to do now with a chat: post, wait, skip as late, or call the chat missed.
+
+Pure functions of (chat, its units, now, policy): the runner executes what they
+return. The late policy lives here in one place, so ``chatbot status``, the
+runner and the tests agree on it. Live controls (pause, resume, skip, next,
+extend, end) are here too, as pure changes to a chat's shift and units.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from chatbot.config import LatePolicy, MissedStart
+from chatbot.script import NetworkName
+from chatbot.store import DONE_STATES, ChatRow, ChatState, UnitRow, UnitState
+
+LEAD_KINDS = frozenset({"reminder"})  # steps before the chat proper
+
+
+@dataclass(frozen=True)
+class Post:
+    """Send this unit now (idempotent: a unit already in INTENT is re-sent with its key)."""
+
+    unit: UnitRow
+
+
+@dataclass(frozen=True)
+class Reconcile:
+    """An intent too late to post: find out whether it was posted; if not, skip it."""
+
+    unit: UnitRow
+    reason: str
+
+
+@dataclass(frozen=True)
+class Skip:
+    """Close this unit without posting, for the reason given."""
+
+    unit: UnitRow
+    reason: str
+
+
+Action = Post | Reconcile | Skip
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The next actions (at most one per network, in order), chat changes and when to look again."""
+
+    actions: tuple[Action, ...] = ()
+    state: ChatState | None = None  # new chat state, if it changes
+    shift: timedelta | None = None  # new shift of the chat's remaining steps
+    wake_at: datetime | None = None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def due_at(chat: ChatRow, unit: UnitRow) -> datetime:
+    """When a unit is due: its planned time moved by the chat's shift (pauses, extensions)."""
+    return unit.planned_at + chat.shift
+
+
+def _fmt(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds < 120:
+        return f"{seconds}s"
+    return f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+def decide(chat: ChatRow, units: Sequence[UnitRow], now: datetime, policy: LatePolicy) -> Decision:
+    """The next step for each network of the chat at ``now``."""
+    if chat.state in (ChatState.DONE, ChatState.MISSED, ChatState.CANCELLED):
+        return Decision()
+    if chat.paused_at is not None:
+        return Decision()
+    if all(u.state in DONE_STATES for u in units):
+        return Decision(state=ChatState.DONE) if units else Decision()
+
+    missed = _missed_start(chat, units, now, policy)
+    if missed is not None:
+        return missed
+
+    actions: list[Action] = []
+    wakes: list[datetime] = []
+    started = any(u.kind not in LEAD_KINDS and due_at(chat, u) <= now for u in units)
+    for network in _networks(units):
+        chain = [u for u in units if u.network is network]
+        for unit in chain:
+            if unit.state in DONE_STATES:
+                continue
+            if unit.retry_at is not None and unit.retry_at > now:
+                wakes.append(unit.retry_at)
+                break
+            due = due_at(chat, unit)
+            if due > now:
+                wakes.append(due)
+                break
+            late = now - due
+            if late <= policy.step_grace:
+                actions.append(Post(unit))
+            elif unit.state is UnitState.INTENT:
+                actions.append(Reconcile(unit, _late_reason(late, policy)))
+            else:
+                actions.append(Skip(unit, _late_reason(late, policy)))
+            break
+    state = ChatState.RUNNING if started and chat.state is ChatState.SCHEDULED else None
+    return Decision(tuple(actions), state=state, wake_at=min(wakes) if wakes else None)
+
+
+def _late_reason(late: timedelta, policy: LatePolicy) -> str:
+    return f"{_fmt(late)} late, more than the {_fmt(policy.step_grace)} a step may be late"
+
+
+def _networks(units: Sequence[UnitRow]) -> list[NetworkName]:
+    seen: list[NetworkName] = []
+    for unit in units:
+        if unit.network not in seen:
+            seen.append(unit.network)
+    return seen
+
+
+def _missed_start(
+    chat: ChatRow, units: Sequence[UnitRow], now: datetime, policy: LatePolicy
+) -> Decision | None:
+    """A chat none of whose steps went out by the start's grace: skip it or start it late."""
+    chat_units = [u for u in units if u.kind not in LEAD_KINDS]
+    if not chat_units or any(u.state is not UnitState.PENDING for u in chat_units):
+        return None
+    first_due = min(due_at(chat, u) for u in chat_units)
+    late = now - first_due
+    if late <= policy.step_grace:
+        return None
+    if policy.missed_start is MissedStart.SHIFT and late <= policy.max_shift:
+        return Decision(
+            shift=chat.shift + late,
+            state=ChatState.RUNNING,
+            notes=(
+                f"start missed by {_fmt(late)}: the whole chat starts late (late policy: shift)",
+            ),
+        )
+    reason = (
+        f"chat start missed by {_fmt(late)} (the bot was not running); "
+        f"late policy: {policy.missed_start.value}"
+        + (
+            f", at most {_fmt(policy.max_shift)}"
+            if policy.missed_start is MissedStart.SHIFT
+            else ""
+        )
+    )
+    skips = tuple(Skip(u, reason) for u in units if u.state is UnitState.PENDING)
+    return Decision(skips, state=ChatState.MISSED, notes=(reason,))
+
+
+# --- live controls ------------------------------------------------------------------------
+
+
+def _pending(units: Sequence[UnitRow]) -> list[UnitRow]:
+    return [u for u in units if u.state not in DONE_STATES]
+
+
+def next_step_key(units: Sequence[UnitRow]) -> str | None:
+    """The first step not yet done on some network."""
+    pending = sorted(_pending(units), key=lambda u: u.seq)
+    return pending[0].step_key if pending else None
+
+
+def shift_for_next(chat: ChatRow, units: Sequence[UnitRow], now: datetime) -> timedelta:
+    """The shift that makes the next step due now, keeping the spacing of the ones after."""
+    pending = [u for u in _pending(units) if u.state is UnitState.PENDING]
+    if not pending:
+        return chat.shift
+    first = min(pending, key=lambda u: u.seq)
+    return chat.shift - (due_at(chat, first) - now)
+
+
+def shift_for_resume(chat: ChatRow, now: datetime) -> timedelta:
+    """After a pause, every remaining step moves by the pause's length."""
+    if chat.paused_at is None:
+        return chat.shift
+    return chat.shift + (now - chat.paused_at)
+
+
+def units_to_end(units: Sequence[UnitRow]) -> tuple[list[UnitRow], str | None]:
+    """Ending early: the pending units to skip (all but the closing) and the closing's step."""
+    pending = [u for u in units if u.state is UnitState.PENDING]
+    closing = next((u.step_key for u in pending if u.kind == "closing"), None)
+    return [u for u in pending if u.kind != "closing"], closing

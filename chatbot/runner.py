@@ -1,0 +1,642 @@
+"""The runner: keeps every chat in ``schedules/`` on time, exactly once, in order.
+
+APScheduler times the work; the store is the truth. Each chat has one job that
+wakes when its next step is due, asks :func:`chatbot.policy.decide` what to do,
+does it, and books its next wake-up. Scripts are reloaded when a file in the
+schedules folder changes (and every minute, as a safety net).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import structlog
+import tenacity
+import watchfiles
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.date import DateTrigger
+
+from chatbot import policy
+from chatbot.config import LatePolicy, MastodonAccount
+from chatbot.errors import AuthFailed, ChatbotError, NetworkError, RateLimited, Rejected, Transient
+from chatbot.loader import LoadedScript, check_paths
+from chatbot.networks.base import (
+    Attachment,
+    Network,
+    PostRef,
+    PostRequest,
+    Visibility,
+    idempotency_key,
+)
+from chatbot.plan import ChatPlan, StepKind, plan_chat, plan_upcoming
+from chatbot.script import NetworkName
+from chatbot.store import ChatState, PlannedUnit, Store, UnitRow, UnitState
+from chatbot.text import Facet, Limits, bluesky_facets
+
+log = structlog.get_logger("chatbot.runner")
+Clock = Callable[[], datetime]
+
+SYNC_INTERVAL = timedelta(seconds=60)
+# Transient errors (timeouts, 5xx) are retried at once a few times, then the
+# unit is rescheduled with a growing delay: the chat goes on, nothing is lost.
+QUICK_RETRIES = 3
+RETRY_BACKOFF = (
+    timedelta(seconds=5),
+    timedelta(seconds=15),
+    timedelta(seconds=30),
+    timedelta(seconds=60),
+)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class VisibilityPolicy:
+    """Mastodon visibility per kind of step. Questions are always public."""
+
+    reminders: Visibility = Visibility.PUBLIC
+    chat: Visibility = Visibility.PUBLIC
+    recap: Visibility = Visibility.UNLISTED
+
+    @classmethod
+    def from_account(cls, account: MastodonAccount | None) -> VisibilityPolicy:
+        if account is None:
+            return cls()
+        return cls(
+            Visibility(account.reminders_visibility.value),
+            Visibility(account.chat_visibility.value),
+            Visibility(account.recap_visibility.value),
+        )
+
+    def for_kind(self, kind: str) -> Visibility:
+        # Unlisted posts never reach hashtag timelines, so questions are public always.
+        if kind == StepKind.QUESTION:
+            return Visibility.PUBLIC
+        if kind == StepKind.REMINDER:
+            return self.reminders
+        if kind == StepKind.RECAP:
+            return self.recap
+        return self.chat
+
+
+class Runner:
+    """Schedules and posts every chat; one instance per bot process."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        networks: Mapping[NetworkName, Network],
+        schedules: Path | None,
+        late: LatePolicy,
+        visibility: VisibilityPolicy | None = None,
+        speed: float = 1.0,
+        clock: Clock = _utcnow,
+        scripts: list[LoadedScript] | None = None,
+        watch: bool = True,
+    ) -> None:
+        self.store = store
+        self.networks = dict(networks)
+        self.schedules = schedules
+        self.late = late
+        self.visibility = visibility or VisibilityPolicy()
+        self.speed = speed
+        self.clock = clock
+        self._fixed_scripts = scripts
+        self._watch = watch and schedules is not None
+        self._plans: dict[str, ChatPlan] = {}
+        self._script_dirs: dict[str, Path] = {}
+        self._digests: dict[str, str] = {}
+        self._reported: dict[str, str] = {}
+        self._chat_locks: dict[str, threading.Lock] = {}
+        self._locks_lock = threading.Lock()
+        self._sync_lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._watcher: threading.Thread | None = None
+        self._accelerated_start: datetime | None = None
+        self.scheduler = BackgroundScheduler(
+            timezone=UTC,
+            executors={"default": ThreadPoolExecutor(max_workers=4)},
+            job_defaults={
+                # APScheduler's default grace of 1 s silently drops a job that
+                # starts later than that; the late policy decides instead.
+                "misfire_grace_time": None,
+                "coalesce": True,
+                # A chat job may re-book itself while still finishing; the
+                # per-chat lock keeps runs of one chat strictly one at a time.
+                "max_instances": 3,
+            },
+        )
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Load the scripts, book every chat's next wake-up, start the clock and the watcher."""
+        self.scheduler.start()
+        self.sync()
+        self.scheduler.add_job(
+            self.sync,
+            "interval",
+            seconds=SYNC_INTERVAL.total_seconds(),
+            id="sync",
+            replace_existing=True,
+            misfire_grace_time=None,
+        )
+        if self._watch:
+            self._watcher = threading.Thread(target=self._watch_loop, name="watch", daemon=True)
+            self._watcher.start()
+        log.info(
+            "started", schedules=str(self.schedules) if self.schedules else None, speed=self.speed
+        )
+
+    def stop(self) -> None:
+        """Finish the call in flight, record it, and stop. New work is not started."""
+        self._stopping.set()
+        self.scheduler.shutdown(wait=True)
+        if self._watcher is not None:
+            self._watcher.join(timeout=2)
+        for network in self.networks.values():
+            network.close()
+        log.info("stopped")
+
+    def all_over(self) -> bool:
+        """Whether every planned chat is done, missed or cancelled (for rehearsals)."""
+        over = (ChatState.DONE, ChatState.MISSED, ChatState.CANCELLED)
+        chats = [self.store.chat(chat_id) for chat_id in self._plans]
+        return bool(chats) and all(c is not None and c.state in over for c in chats)
+
+    def planned_chats(self) -> list[str]:
+        """Ids of the chats the runner has planned, soonest first."""
+        return [p.chat_id for p in sorted(self._plans.values(), key=lambda p: p.start)]
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    def _watch_loop(self) -> None:
+        assert self.schedules is not None
+        for changes in watchfiles.watch(
+            self.schedules, stop_event=self._stopping, debounce=300, rust_timeout=1000
+        ):
+            if self._stopping.is_set():
+                return
+            log.info("schedules changed", files=sorted({Path(p).name for _c, p in changes}))
+            self.sync()
+
+    # --- scripts -> plans -> store -> jobs ----------------------------------------------
+
+    def load_scripts(self) -> list[LoadedScript]:
+        """The scripts to run: valid files, or the last good version of a broken one."""
+        if self._fixed_scripts is not None:
+            return self._fixed_scripts
+        assert self.schedules is not None
+        report = check_paths([self.schedules], None, self._limits(), last_good=self._last_good)
+        for problem in report.problems:
+            key = problem.render()
+            if self._reported.get(problem.file) != key:
+                self._reported[problem.file] = key
+                log.error("script problem", file=problem.file, line=problem.line, problem=key)
+                self.store.event("error", key)
+        broken = {p.file for p in report.problems}
+        for name in list(self._reported):
+            if name not in broken:
+                del self._reported[name]
+        return report.scripts
+
+    def _last_good(self, path: Path) -> str | None:
+        found = self.store.script_source(str(path))
+        return found[1] if found else None
+
+    def _limits(self) -> Limits:
+        mastodon = self.networks.get(NetworkName.MASTODON)
+        return mastodon.limits() if mastodon is not None else Limits()
+
+    def sync(self) -> None:
+        """Reload the scripts and bring the store and the jobs in line with them."""
+        with self._sync_lock:
+            try:
+                self._sync()
+            except ChatbotError as exc:
+                log.error("sync failed", error=str(exc))
+                self.store.event("error", f"reloading the scripts failed: {exc}")
+
+    def _sync(self) -> None:
+        now = self.clock()
+        scripts = self.load_scripts()
+        live_ids = set()
+        for loaded in scripts:
+            missing = [n for n in loaded.script.networks if n not in self.networks]
+            if missing:
+                message = (
+                    f"{loaded.path}: posts to {', '.join(m.value for m in missing)} but the config "
+                    "has no account for it: add it under accounts: in the config"
+                )
+                if self._reported.get(str(loaded.path)) != message:
+                    self._reported[str(loaded.path)] = message
+                    log.error("script problem", file=str(loaded.path), problem=message)
+                    self.store.event("error", message)
+                continue
+            live_ids.add(loaded.script_id)
+            self._script_dirs[loaded.script_id] = loaded.base_dir
+            if not loaded.stale:
+                digest = hashlib.sha256(loaded.source.encode()).hexdigest()
+                if self._digests.get(loaded.script_id) != digest:
+                    self.store.save_script(
+                        loaded.script_id, str(loaded.path), digest, loaded.source
+                    )
+            for plan in self._plan(loaded, now):
+                self._record(plan, loaded)
+        if self._fixed_scripts is None:
+            for script_id in set(self.store.active_script_ids()) - live_ids:
+                self._remove_script(script_id)
+
+    def _plan(self, loaded: LoadedScript, now: datetime) -> list[ChatPlan]:
+        limits = self._limits()
+        if self.speed == 1.0:
+            return plan_upcoming(loaded.script, loaded.script_id, now, count=2, limits=limits)
+        if self._accelerated_start is None:
+            lead = max((r.before for r in loaded.script.reminders), default=timedelta(0))
+            self._accelerated_start = now + lead / self.speed + timedelta(seconds=2)
+        start = self._accelerated_start
+        chat_id = f"{loaded.script_id}-x{self.speed:g}-{start:%Y%m%dT%H%M%S}"
+        return [
+            plan_chat(
+                loaded.script,
+                loaded.script_id,
+                start,
+                limits=limits,
+                speed=self.speed,
+                chat_id_override=chat_id,
+            )
+        ]
+
+    def _record(self, plan: ChatPlan, loaded: LoadedScript) -> None:
+        digest = hashlib.sha256(repr(plan).encode()).hexdigest()
+        known = self._digests.get(plan.chat_id)
+        chat = self.store.chat(plan.chat_id)
+        if chat is not None and chat.state in (
+            ChatState.DONE,
+            ChatState.MISSED,
+            ChatState.CANCELLED,
+        ):
+            return
+        self._plans[plan.chat_id] = plan
+        if known == digest and chat is not None:
+            return
+        self._digests[plan.chat_id] = digest
+        self._digests[loaded.script_id] = hashlib.sha256(loaded.source.encode()).hexdigest()
+        self.store.upsert_chat(
+            chat_id=plan.chat_id,
+            script_id=plan.script_id,
+            title=plan.title,
+            hashtag=plan.hashtag,
+            timezone=plan.timezone,
+            start_at=plan.start,
+            end_at=plan.end,
+        )
+        units = [
+            PlannedUnit(
+                step_key=step.key,
+                network=network,
+                seq=seq,
+                kind=step.kind.value,
+                number=step.number,
+                planned_at=step.at,
+                idempotency_key=idempotency_key(plan.chat_id, step.key, network),
+                text=post.text,
+            )
+            for seq, step in enumerate(plan.steps)
+            for network, post in step.posts.items()
+        ]
+        self.store.plan_units(plan.chat_id, units)
+        log.info(
+            "scheduled" if known is None else "rescheduled",
+            chat=plan.chat_id,
+            start=plan.start.isoformat(),
+            steps=len(plan.steps),
+            stale=loaded.stale or None,
+        )
+        self.wake(plan.chat_id, self.clock())
+
+    def _remove_script(self, script_id: str) -> None:
+        self.store.mark_script_removed(script_id)
+        for chat in self.store.chats([ChatState.SCHEDULED, ChatState.RUNNING]):
+            if chat.script_id != script_id:
+                continue
+            cancelled = self.store.cancel_pending(chat.chat_id, "the script was removed")
+            self.store.update_chat(chat.chat_id, state=ChatState.CANCELLED, note="script removed")
+            self._plans.pop(chat.chat_id, None)
+            self._remove_job(chat.chat_id)
+            log.info("cancelled", chat=chat.chat_id, reason="script removed", units=cancelled)
+            self.store.event("info", "script removed: future steps cancelled", chat_id=chat.chat_id)
+
+    # --- the chat job -------------------------------------------------------------------
+
+    def wake(self, chat_id: str, when: datetime) -> None:
+        """Book the chat's job to run at ``when`` (aware UTC)."""
+        if self.stopping or not self.scheduler.running:
+            return
+        self.scheduler.add_job(
+            self._job,
+            trigger=DateTrigger(run_date=when, timezone=UTC),
+            args=[chat_id],
+            id=f"chat:{chat_id}",
+            replace_existing=True,
+            misfire_grace_time=None,
+        )
+
+    def _remove_job(self, chat_id: str) -> None:
+        job = self.scheduler.get_job(f"chat:{chat_id}")
+        if job is not None:
+            job.remove()
+
+    def _lock(self, chat_id: str) -> threading.Lock:
+        with self._locks_lock:
+            return self._chat_locks.setdefault(chat_id, threading.Lock())
+
+    def _job(self, chat_id: str) -> None:
+        """A scheduled run: never lets an exception reach the scheduler."""
+        try:
+            wake_at = self.advance(chat_id)
+        except Exception as exc:  # the job boundary: log, record, retry later
+            log.exception("chat job failed", chat=chat_id)
+            self.store.event("error", f"unexpected error: {exc!r}", chat_id=chat_id)
+            wake_at = self.clock() + RETRY_BACKOFF[-1]
+        if wake_at is not None:
+            self.wake(chat_id, wake_at)
+
+    def advance(self, chat_id: str) -> datetime | None:
+        """Do everything due for the chat now; return when to look again (None: nothing left)."""
+        with self._lock(chat_id):
+            while not self.stopping:
+                chat = self.store.chat(chat_id)
+                if chat is None:
+                    return None
+                decision = policy.decide(chat, self.store.units(chat_id), self.clock(), self.late)
+                for note in decision.notes:
+                    log.warning("late policy", chat=chat_id, note=note)
+                    self.store.event("warning", note, chat_id=chat_id)
+                changes: dict[str, Any] = {}
+                if decision.state is not None:
+                    changes["state"] = decision.state
+                if decision.shift is not None:
+                    changes["shift"] = decision.shift
+                if decision.notes:
+                    changes["note"] = "; ".join(decision.notes)
+                if changes:
+                    self.store.update_chat(chat_id, **changes)
+                    if decision.state in (ChatState.DONE, ChatState.MISSED):
+                        log.info("chat over", chat=chat_id, state=decision.state.value)
+                if not decision.actions:
+                    if decision.shift is not None:
+                        continue
+                    return decision.wake_at
+                for action in decision.actions:
+                    if self.stopping:
+                        break
+                    self._execute(chat_id, action)
+            return None
+
+    def _execute(self, chat_id: str, action: policy.Action) -> None:
+        unit = action.unit
+        if isinstance(action, policy.Skip):
+            self.store.mark_done(
+                chat_id, unit.step_key, unit.network, UnitState.SKIPPED, action.reason
+            )
+            log.warning(
+                "skipped",
+                chat=chat_id,
+                step=unit.step_key,
+                network=unit.network.value,
+                reason=action.reason,
+            )
+            self.store.event(
+                "warning",
+                f"skipped: {action.reason}",
+                chat_id=chat_id,
+                step_key=unit.step_key,
+                network=unit.network,
+            )
+        elif isinstance(action, policy.Reconcile):
+            self._reconcile(chat_id, unit, action.reason)
+        else:
+            self._post(chat_id, unit)
+
+    def _request(self, chat_id: str, unit: UnitRow) -> PostRequest:
+        units = [u for u in self.store.units(chat_id) if u.network is unit.network]
+        posted = [u for u in units if u.state is UnitState.POSTED and u.remote is not None]
+        earlier = [u for u in posted if u.seq < unit.seq]
+        root = posted[0].remote if posted and posted[0].seq < unit.seq else None
+        parent = earlier[-1].remote if earlier else None
+        text = unit.text
+        facets: tuple[Facet, ...] = ()
+        attachments: tuple[Attachment, ...] = ()
+        plan = self._plans.get(chat_id)
+        if plan is not None:
+            rendered = plan.step(unit.step_key).posts.get(unit.network)
+            if rendered is not None:
+                text, facets = rendered.text, rendered.facets
+                if rendered.image_path and rendered.image_alt:
+                    base = self._script_dirs.get(plan.script_id, Path())
+                    attachments = (Attachment(base / rendered.image_path, rendered.image_alt),)
+        if not facets and unit.network is NetworkName.BLUESKY:
+            facets = tuple(bluesky_facets(text))
+        return PostRequest(
+            idempotency_key=unit.idempotency_key,
+            text=text,
+            facets=facets,
+            attachments=attachments,
+            root=root,
+            parent=parent,
+            visibility=self.visibility.for_kind(unit.kind),
+            created_at=unit.planned_at,
+        )
+
+    def _post(self, chat_id: str, unit: UnitRow) -> None:
+        network = self.networks[unit.network]
+        request = self._request(chat_id, unit)
+        due = policy.due_at(self.store.chat(chat_id) or _missing(chat_id), unit)
+        # Write-ahead: the intent is committed before the call, so a crash right
+        # after the call is re-sent with the same idempotency key, never twice.
+        self.store.mark_intent(chat_id, unit.step_key, unit.network, request.text)
+        try:
+            ref = self._call(network, request)
+        except RateLimited as exc:
+            self._retry(
+                chat_id, unit, exc.retry_at, f"rate limited until {exc.retry_at:%H:%M:%S} UTC"
+            )
+        except Transient as exc:
+            delay = RETRY_BACKOFF[min(unit.attempts, len(RETRY_BACKOFF) - 1)]
+            self._retry(chat_id, unit, self.clock() + delay, f"network trouble: {exc}")
+        except (AuthFailed, Rejected, NetworkError) as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+            self.store.mark_done(chat_id, unit.step_key, unit.network, UnitState.FAILED, reason)
+            log.error(
+                "post failed",
+                chat=chat_id,
+                step=unit.step_key,
+                network=unit.network.value,
+                reason=reason,
+            )
+            self.store.event(
+                "error",
+                f"failed: {reason}",
+                chat_id=chat_id,
+                step_key=unit.step_key,
+                network=unit.network,
+            )
+        else:
+            self.store.mark_posted(chat_id, unit.step_key, ref)
+            late = (self.clock() - due).total_seconds()
+            log.info(
+                "posted",
+                chat=chat_id,
+                step=unit.step_key,
+                network=unit.network.value,
+                url=ref.url,
+                late_ms=round(late * 1000),
+            )
+
+    def _call(self, network: Network, request: PostRequest) -> PostRef:
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(Transient),
+            stop=(
+                tenacity.stop_after_attempt(QUICK_RETRIES)
+                | tenacity.stop_when_event_set(self._stopping)
+            ),
+            wait=tenacity.wait_exponential_jitter(initial=0.5, max=2),
+            reraise=True,
+        )
+        return retrying(network.post, request)
+
+    def _retry(self, chat_id: str, unit: UnitRow, at: datetime, reason: str) -> None:
+        self.store.mark_retry(chat_id, unit.step_key, unit.network, at, reason)
+        log.warning(
+            "will retry",
+            chat=chat_id,
+            step=unit.step_key,
+            network=unit.network.value,
+            at=at.isoformat(),
+            reason=reason,
+        )
+        self.store.event(
+            "warning",
+            f"will retry at {at:%H:%M:%S} UTC: {reason}",
+            chat_id=chat_id,
+            step_key=unit.step_key,
+            network=unit.network,
+        )
+
+    def _reconcile(self, chat_id: str, unit: UnitRow, reason: str) -> None:
+        network = self.networks[unit.network]
+        finder = getattr(network, "find", None)
+        ref = finder(unit.idempotency_key) if finder is not None else None
+        if ref is not None:
+            self.store.mark_posted(chat_id, unit.step_key, ref)
+            log.info(
+                "reconciled",
+                chat=chat_id,
+                step=unit.step_key,
+                network=unit.network.value,
+                url=ref.url,
+            )
+        else:
+            self.store.mark_done(chat_id, unit.step_key, unit.network, UnitState.SKIPPED, reason)
+            log.warning(
+                "skipped",
+                chat=chat_id,
+                step=unit.step_key,
+                network=unit.network.value,
+                reason=reason,
+            )
+            self.store.event(
+                "warning",
+                f"skipped: {reason}",
+                chat_id=chat_id,
+                step_key=unit.step_key,
+                network=unit.network,
+            )
+
+    # --- live controls (co-moderators command these in a later release) -----------------
+
+    def pause(self, chat_id: str) -> None:
+        with self._lock(chat_id):
+            self.store.update_chat(chat_id, paused_at=self.clock())
+        self._control_event(chat_id, "paused")
+
+    def resume(self, chat_id: str) -> None:
+        with self._lock(chat_id):
+            chat = self.store.chat(chat_id) or _missing(chat_id)
+            self.store.update_chat(
+                chat_id, shift=policy.shift_for_resume(chat, self.clock()), paused_at=None
+            )
+        self._control_event(chat_id, "resumed")
+
+    def skip(self, chat_id: str, step_key: str | None = None) -> str | None:
+        """Skip a step (default: the next one) on every network."""
+        with self._lock(chat_id):
+            units = self.store.units(chat_id)
+            key = step_key or policy.next_step_key(units)
+            for unit in units:
+                if unit.step_key == key and unit.state is UnitState.PENDING:
+                    self.store.mark_done(
+                        chat_id,
+                        unit.step_key,
+                        unit.network,
+                        UnitState.SKIPPED,
+                        "skipped by a moderator",
+                    )
+        self._control_event(chat_id, f"skipped {key}")
+        return key
+
+    def next_now(self, chat_id: str) -> None:
+        """Post the next step now; the ones after keep their spacing."""
+        with self._lock(chat_id):
+            chat = self.store.chat(chat_id) or _missing(chat_id)
+            shift = policy.shift_for_next(chat, self.store.units(chat_id), self.clock())
+            self.store.update_chat(chat_id, shift=shift)
+        self._control_event(chat_id, "next step now")
+
+    def extend(self, chat_id: str, by: timedelta) -> None:
+        """Give the current question more time: every remaining step moves by ``by``."""
+        with self._lock(chat_id):
+            chat = self.store.chat(chat_id) or _missing(chat_id)
+            self.store.update_chat(chat_id, shift=chat.shift + by)
+        self._control_event(chat_id, f"extended by {by}")
+
+    def end(self, chat_id: str) -> None:
+        """End early: skip the remaining questions and post the closing now."""
+        with self._lock(chat_id):
+            units = self.store.units(chat_id)
+            skipped, _closing = policy.units_to_end(units)
+            for unit in skipped:
+                self.store.mark_done(
+                    chat_id,
+                    unit.step_key,
+                    unit.network,
+                    UnitState.SKIPPED,
+                    "the chat was ended early",
+                )
+            chat = self.store.chat(chat_id) or _missing(chat_id)
+            self.store.update_chat(
+                chat_id, shift=policy.shift_for_next(chat, self.store.units(chat_id), self.clock())
+            )
+        self._control_event(chat_id, "ended early")
+
+    def _control_event(self, chat_id: str, what: str) -> None:
+        log.info("control", chat=chat_id, action=what)
+        self.store.event("info", what, chat_id=chat_id)
+        self.wake(chat_id, self.clock())
+
+
+def _missing(chat_id: str) -> Any:
+    raise ChatbotError(f"no chat {chat_id!r} in the store")

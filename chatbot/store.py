@@ -1,0 +1,646 @@
+"""The bot's state: chats, their steps per network, posts, events. SQLite by default.
+
+Written with SQLAlchemy Core so that a PostgreSQL backend is the same code with
+another URL. Posting is write-ahead: a unit's intent (with its idempotency key) is
+committed before the network call and its result after, so a restart knows what
+*may* have been posted and asks the network instead of guessing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from chatbot.networks.base import PostRef
+from chatbot.script import NetworkName
+
+
+class UnitState(StrEnum):
+    """Where one step stands on one network."""
+
+    PENDING = "pending"
+    INTENT = "intent"  # recorded before the network call; the result is not known yet
+    POSTED = "posted"
+    SKIPPED = "skipped"  # on purpose: late policy, a co-moderator's skip, the chat ended early
+    FAILED = "failed"  # the network refused it for good (auth, rejected)
+    CANCELLED = "cancelled"  # the script was removed or the chat replanned without it
+
+
+DONE_STATES = frozenset(
+    {UnitState.POSTED, UnitState.SKIPPED, UnitState.FAILED, UnitState.CANCELLED}
+)
+
+
+class ChatState(StrEnum):
+    """Where a chat stands."""
+
+    SCHEDULED = "scheduled"
+    RUNNING = "running"
+    DONE = "done"
+    MISSED = "missed"
+    CANCELLED = "cancelled"
+
+
+class UtcDateTime(sa.types.TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out (SQLite stores no zone)."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("the store accepts aware UTC datetimes only")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None else None
+
+
+metadata = sa.MetaData()
+
+migrations_table = sa.Table(
+    "schema_migrations",
+    metadata,
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("applied_at", UtcDateTime, nullable=False),
+)
+
+scripts_table = sa.Table(
+    "scripts",
+    metadata,
+    sa.Column("script_id", sa.String(200), primary_key=True),
+    sa.Column("path", sa.Text, nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("source", sa.Text, nullable=False),  # last good version, used if the file breaks
+    sa.Column("loaded_at", UtcDateTime, nullable=False),
+    sa.Column("removed_at", UtcDateTime),
+)
+
+chats_table = sa.Table(
+    "chats",
+    metadata,
+    sa.Column("chat_id", sa.String(200), primary_key=True),
+    sa.Column("script_id", sa.String(200), nullable=False, index=True),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("hashtag", sa.String(200), nullable=False),
+    sa.Column("timezone", sa.String(100), nullable=False),
+    sa.Column("start_at", UtcDateTime, nullable=False),
+    sa.Column("end_at", UtcDateTime, nullable=False),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("shift_seconds", sa.Float, nullable=False, server_default="0"),
+    sa.Column("paused_at", UtcDateTime),
+    sa.Column("note", sa.Text, nullable=False, server_default=""),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+units_table = sa.Table(
+    "units",
+    metadata,
+    sa.Column("chat_id", sa.String(200), sa.ForeignKey("chats.chat_id"), primary_key=True),
+    sa.Column("step_key", sa.String(50), primary_key=True),
+    sa.Column("network", sa.String(20), primary_key=True),
+    sa.Column("seq", sa.Integer, nullable=False),  # order of the step in the chat
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("number", sa.Integer),
+    sa.Column("planned_at", UtcDateTime, nullable=False),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("idempotency_key", sa.String(64), nullable=False, unique=True),
+    sa.Column("text", sa.Text, nullable=False, server_default=""),
+    sa.Column("remote_id", sa.Text),
+    sa.Column("remote_url", sa.Text),
+    sa.Column("remote_cid", sa.Text),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("retry_at", UtcDateTime),
+    sa.Column("reason", sa.Text, nullable=False, server_default=""),
+    sa.Column("intent_at", UtcDateTime),
+    sa.Column("posted_at", UtcDateTime),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+events_table = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", UtcDateTime, nullable=False, index=True),
+    sa.Column("level", sa.String(10), nullable=False),
+    sa.Column("chat_id", sa.String(200)),
+    sa.Column("step_key", sa.String(50)),
+    sa.Column("network", sa.String(20)),
+    sa.Column("message", sa.Text, nullable=False),
+)
+
+local_posts_table = sa.Table(
+    "local_posts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("author", sa.String(100), nullable=False),
+    sa.Column("author_name", sa.String(200), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("reply_to", sa.Integer),
+    sa.Column("root", sa.Integer),
+    sa.Column("created_at", UtcDateTime, nullable=False, index=True),
+    sa.Column("idempotency_key", sa.String(64), unique=True),
+    sa.Column("image_alt", sa.Text),
+)
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    apply: Callable[[Connection], None]
+
+
+def _create(*tables: sa.Table) -> Callable[[Connection], None]:
+    def run(conn: Connection) -> None:
+        for table in tables:
+            table.create(conn)
+
+    return run
+
+
+# Append only: a released migration never changes; the next change is a new entry.
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "chats, units, scripts, events, local network",
+        _create(scripts_table, chats_table, units_table, events_table, local_posts_table),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class ChatRow:
+    chat_id: str
+    script_id: str
+    title: str
+    hashtag: str
+    timezone: str
+    start_at: datetime
+    end_at: datetime
+    state: ChatState
+    shift: timedelta
+    paused_at: datetime | None
+    note: str
+
+
+@dataclass(frozen=True)
+class UnitRow:
+    chat_id: str
+    step_key: str
+    network: NetworkName
+    seq: int
+    kind: str
+    number: int | None
+    planned_at: datetime
+    state: UnitState
+    idempotency_key: str
+    text: str
+    remote: PostRef | None
+    attempts: int
+    retry_at: datetime | None
+    reason: str
+    posted_at: datetime | None
+
+
+@dataclass(frozen=True)
+class EventRow:
+    at: datetime
+    level: str
+    chat_id: str | None
+    step_key: str | None
+    network: str | None
+    message: str
+
+
+@dataclass(frozen=True)
+class PlannedUnit:
+    """What the runner asks the store to hold for one step on one network."""
+
+    step_key: str
+    network: NetworkName
+    seq: int
+    kind: str
+    number: int | None
+    planned_at: datetime
+    idempotency_key: str
+    text: str
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Store:
+    """All reads and writes of the bot's state."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str) -> Store:
+        """Connect and bring the schema up to date."""
+        if url.startswith("sqlite:///"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, future=True)
+        if engine.dialect.name == "sqlite":
+            sa.event.listen(engine, "connect", _sqlite_pragmas)
+        store = cls(engine)
+        store.migrate()
+        return store
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    # --- migrations ---------------------------------------------------------------------
+
+    def migrate(self) -> list[int]:
+        """Apply pending migrations, each in its own transaction; returns versions applied."""
+        with self._tx() as conn:
+            migrations_table.create(conn, checkfirst=True)
+        applied = []
+        for migration in MIGRATIONS:
+            with self._tx() as conn:
+                done = conn.execute(
+                    sa.select(migrations_table.c.version).where(
+                        migrations_table.c.version == migration.version
+                    )
+                ).first()
+                if done:
+                    continue
+                migration.apply(conn)
+                conn.execute(
+                    migrations_table.insert().values(
+                        version=migration.version, name=migration.name, applied_at=_utcnow()
+                    )
+                )
+                applied.append(migration.version)
+        return applied
+
+    def schema_version(self) -> int:
+        with self._tx() as conn:
+            value = conn.execute(sa.select(sa.func.max(migrations_table.c.version))).scalar()
+        return int(value or 0)
+
+    # --- scripts ------------------------------------------------------------------------
+
+    def save_script(self, script_id: str, path: str, digest: str, source: str) -> None:
+        """Remember the last good version of a script."""
+        values = {
+            "path": path,
+            "digest": digest,
+            "source": source,
+            "loaded_at": _utcnow(),
+            "removed_at": None,
+        }
+        with self._tx() as conn:
+            updated = conn.execute(
+                scripts_table.update()
+                .where(scripts_table.c.script_id == script_id)
+                .values(**values)
+            ).rowcount
+            if not updated:
+                conn.execute(scripts_table.insert().values(script_id=script_id, **values))
+
+    def script_source(self, path: str) -> tuple[str, str] | None:
+        """(script id, source) of the last good version loaded from ``path``."""
+        with self._tx() as conn:
+            row = conn.execute(
+                sa.select(scripts_table.c.script_id, scripts_table.c.source).where(
+                    scripts_table.c.path == path, scripts_table.c.removed_at.is_(None)
+                )
+            ).first()
+        return (row.script_id, row.source) if row else None
+
+    def mark_script_removed(self, script_id: str) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                scripts_table.update()
+                .where(scripts_table.c.script_id == script_id)
+                .values(removed_at=_utcnow())
+            )
+
+    def active_script_ids(self) -> list[str]:
+        with self._tx() as conn:
+            rows = conn.execute(
+                sa.select(scripts_table.c.script_id).where(scripts_table.c.removed_at.is_(None))
+            )
+            return [r.script_id for r in rows]
+
+    # --- chats --------------------------------------------------------------------------
+
+    def upsert_chat(
+        self,
+        *,
+        chat_id: str,
+        script_id: str,
+        title: str,
+        hashtag: str,
+        timezone: str,
+        start_at: datetime,
+        end_at: datetime,
+    ) -> ChatRow:
+        """Create the chat, or update what the script says about it (not its progress)."""
+        now = _utcnow()
+        values: dict[str, Any] = {
+            "script_id": script_id,
+            "title": title,
+            "hashtag": hashtag,
+            "timezone": timezone,
+            "start_at": start_at,
+            "end_at": end_at,
+            "updated_at": now,
+        }
+        with self._tx() as conn:
+            updated = conn.execute(
+                chats_table.update().where(chats_table.c.chat_id == chat_id).values(**values)
+            ).rowcount
+            if not updated:
+                conn.execute(
+                    chats_table.insert().values(
+                        chat_id=chat_id, state=ChatState.SCHEDULED, **values
+                    )
+                )
+        chat = self.chat(chat_id)
+        assert chat is not None
+        return chat
+
+    def chat(self, chat_id: str) -> ChatRow | None:
+        with self._tx() as conn:
+            row = conn.execute(
+                sa.select(chats_table).where(chats_table.c.chat_id == chat_id)
+            ).first()
+        return _chat_row(row) if row else None
+
+    def chats(self, states: Sequence[ChatState] | None = None) -> list[ChatRow]:
+        query = sa.select(chats_table).order_by(chats_table.c.start_at)
+        if states is not None:
+            query = query.where(chats_table.c.state.in_([s.value for s in states]))
+        with self._tx() as conn:
+            return [_chat_row(r) for r in conn.execute(query)]
+
+    def update_chat(self, chat_id: str, **values: Any) -> None:
+        """Set chat fields: state, shift (timedelta), paused_at, note."""
+        if "shift" in values:
+            values["shift_seconds"] = values.pop("shift").total_seconds()
+        if "state" in values:
+            values["state"] = ChatState(values["state"]).value
+        with self._tx() as conn:
+            conn.execute(
+                chats_table.update()
+                .where(chats_table.c.chat_id == chat_id)
+                .values(updated_at=_utcnow(), **values)
+            )
+
+    # --- units --------------------------------------------------------------------------
+
+    def plan_units(self, chat_id: str, units: Sequence[PlannedUnit]) -> None:
+        """Record the planned units; pending ones take the new plan, others keep their history.
+
+        Units the new plan no longer has are cancelled if they have not been posted.
+        """
+        now = _utcnow()
+        wanted = {(u.step_key, u.network.value): u for u in units}
+        with self._tx() as conn:
+            existing = {
+                (r.step_key, r.network): r
+                for r in conn.execute(
+                    sa.select(units_table).where(units_table.c.chat_id == chat_id)
+                )
+            }
+            for key, unit in wanted.items():
+                row = existing.get(key)
+                plan_values = {
+                    "seq": unit.seq,
+                    "kind": unit.kind,
+                    "number": unit.number,
+                    "planned_at": unit.planned_at,
+                    "text": unit.text,
+                    "updated_at": now,
+                }
+                if row is None:
+                    conn.execute(
+                        units_table.insert().values(
+                            chat_id=chat_id,
+                            step_key=unit.step_key,
+                            network=unit.network.value,
+                            state=UnitState.PENDING,
+                            idempotency_key=unit.idempotency_key,
+                            **plan_values,
+                        )
+                    )
+                elif row.state in (UnitState.PENDING, UnitState.CANCELLED):
+                    conn.execute(
+                        units_table.update()
+                        .where(_unit_where(chat_id, unit.step_key, unit.network.value))
+                        .values(state=UnitState.PENDING, reason="", **plan_values)
+                    )
+            for key, row in existing.items():
+                if key not in wanted and row.state == UnitState.PENDING:
+                    conn.execute(
+                        units_table.update()
+                        .where(_unit_where(chat_id, *key))
+                        .values(
+                            state=UnitState.CANCELLED,
+                            reason="no longer in the script",
+                            updated_at=now,
+                        )
+                    )
+
+    def units(self, chat_id: str) -> list[UnitRow]:
+        with self._tx() as conn:
+            rows = conn.execute(
+                sa.select(units_table)
+                .where(units_table.c.chat_id == chat_id)
+                .order_by(units_table.c.seq, units_table.c.network)
+            )
+            return [_unit_row(r) for r in rows]
+
+    def mark_intent(self, chat_id: str, step_key: str, network: NetworkName, text: str) -> None:
+        """Write-ahead: the post is about to be sent (committed before the network call)."""
+        now = _utcnow()
+        with self._tx() as conn:
+            conn.execute(
+                units_table.update()
+                .where(_unit_where(chat_id, step_key, network.value))
+                .values(
+                    state=UnitState.INTENT,
+                    text=text,
+                    intent_at=now,
+                    attempts=units_table.c.attempts + 1,
+                    updated_at=now,
+                )
+            )
+
+    def mark_posted(self, chat_id: str, step_key: str, ref: PostRef) -> None:
+        now = _utcnow()
+        with self._tx() as conn:
+            conn.execute(
+                units_table.update()
+                .where(_unit_where(chat_id, step_key, ref.network.value))
+                .values(
+                    state=UnitState.POSTED,
+                    remote_id=ref.id,
+                    remote_url=ref.url,
+                    remote_cid=ref.cid,
+                    posted_at=now,
+                    retry_at=None,
+                    reason="",
+                    updated_at=now,
+                )
+            )
+
+    def mark_retry(
+        self, chat_id: str, step_key: str, network: NetworkName, retry_at: datetime, reason: str
+    ) -> None:
+        """The call failed in a way worth retrying; the intent stays (the post may exist)."""
+        with self._tx() as conn:
+            conn.execute(
+                units_table.update()
+                .where(_unit_where(chat_id, step_key, network.value))
+                .values(retry_at=retry_at, reason=reason, updated_at=_utcnow())
+            )
+
+    def mark_done(
+        self, chat_id: str, step_key: str, network: NetworkName, state: UnitState, reason: str
+    ) -> None:
+        """Close a unit without a post: skipped, failed or cancelled, with the reason."""
+        with self._tx() as conn:
+            conn.execute(
+                units_table.update()
+                .where(_unit_where(chat_id, step_key, network.value))
+                .values(state=state.value, reason=reason, retry_at=None, updated_at=_utcnow())
+            )
+
+    def cancel_pending(self, chat_id: str, reason: str) -> int:
+        with self._tx() as conn:
+            return int(
+                conn.execute(
+                    units_table.update()
+                    .where(
+                        units_table.c.chat_id == chat_id,
+                        units_table.c.state == UnitState.PENDING,
+                    )
+                    .values(state=UnitState.CANCELLED, reason=reason, updated_at=_utcnow())
+                ).rowcount
+            )
+
+    def recent_units(self, limit: int = 20) -> list[UnitRow]:
+        with self._tx() as conn:
+            rows = conn.execute(
+                sa.select(units_table)
+                .where(units_table.c.state != UnitState.PENDING)
+                .order_by(units_table.c.updated_at.desc())
+                .limit(limit)
+            )
+            return [_unit_row(r) for r in rows]
+
+    # --- events -------------------------------------------------------------------------
+
+    def event(
+        self,
+        level: str,
+        message: str,
+        *,
+        chat_id: str | None = None,
+        step_key: str | None = None,
+        network: NetworkName | None = None,
+    ) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                events_table.insert().values(
+                    at=_utcnow(),
+                    level=level,
+                    chat_id=chat_id,
+                    step_key=step_key,
+                    network=network.value if network else None,
+                    message=message,
+                )
+            )
+
+    def events(self, limit: int = 20, levels: Sequence[str] | None = None) -> list[EventRow]:
+        query = sa.select(events_table).order_by(events_table.c.id.desc()).limit(limit)
+        if levels:
+            query = query.where(events_table.c.level.in_(list(levels)))
+        with self._tx() as conn:
+            return [
+                EventRow(r.at, r.level, r.chat_id, r.step_key, r.network, r.message)
+                for r in conn.execute(query)
+            ]
+
+
+def _unit_where(chat_id: str, step_key: str, network: str) -> sa.ColumnElement[bool]:
+    return sa.and_(
+        units_table.c.chat_id == chat_id,
+        units_table.c.step_key == step_key,
+        units_table.c.network == network,
+    )
+
+
+def _chat_row(row: sa.Row[Any]) -> ChatRow:
+    return ChatRow(
+        chat_id=row.chat_id,
+        script_id=row.script_id,
+        title=row.title,
+        hashtag=row.hashtag,
+        timezone=row.timezone,
+        start_at=row.start_at,
+        end_at=row.end_at,
+        state=ChatState(row.state),
+        shift=timedelta(seconds=row.shift_seconds),
+        paused_at=row.paused_at,
+        note=row.note,
+    )
+
+
+def _unit_row(row: sa.Row[Any]) -> UnitRow:
+    network = NetworkName(row.network)
+    remote = (
+        PostRef(network, row.remote_id, row.remote_url or "", row.remote_cid or "")
+        if row.remote_id
+        else None
+    )
+    return UnitRow(
+        chat_id=row.chat_id,
+        step_key=row.step_key,
+        network=network,
+        seq=row.seq,
+        kind=row.kind,
+        number=row.number,
+        planned_at=row.planned_at,
+        state=UnitState(row.state),
+        idempotency_key=row.idempotency_key,
+        text=row.text,
+        remote=remote,
+        attempts=row.attempts,
+        retry_at=row.retry_at,
+        reason=row.reason,
+        posted_at=row.posted_at,
+    )
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets `chatbot status` read while `chatbot run` writes; NORMAL sync is
+    # durable across process crashes (SIGKILL), which is what write-ahead needs.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
