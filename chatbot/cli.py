@@ -19,7 +19,7 @@ from chatbot.config import LoadedConfig, check_config, load_config
 from chatbot.demo import run_demo
 from chatbot.errors import ChatbotError, Problem, ScriptError
 from chatbot.loader import check_paths
-from chatbot.networks import connect
+from chatbot.networks.connect import connect
 from chatbot.preview import build_preview, render_plain, render_rich
 from chatbot.runner import Runner, VisibilityPolicy
 from chatbot.status import build_status, render_status

@@ -459,6 +459,7 @@ class Runner:
             parent=parent,
             visibility=self.visibility.for_kind(unit.kind),
             created_at=unit.planned_at,
+            first_attempt_at=unit.intent_at,
         )
 
     def _post(self, chat_id: str, unit: UnitRow) -> None:
@@ -538,8 +539,7 @@ class Runner:
 
     def _reconcile(self, chat_id: str, unit: UnitRow, reason: str) -> None:
         network = self.networks[unit.network]
-        finder = getattr(network, "find", None)
-        ref = finder(unit.idempotency_key) if finder is not None else None
+        ref = network.find(self._request(chat_id, unit))
         if ref is not None:
             self.store.mark_posted(chat_id, unit.step_key, ref)
             log.info(

@@ -212,6 +212,7 @@ class UnitRow:
     retry_at: datetime | None
     reason: str
     posted_at: datetime | None
+    intent_at: datetime | None = None  # the first attempt's start
 
 
 @dataclass(frozen=True)
@@ -482,7 +483,9 @@ class Store:
                 .values(
                     state=UnitState.INTENT,
                     text=text,
-                    intent_at=now,
+                    intent_at=sa.func.coalesce(
+                        units_table.c.intent_at, sa.literal(now, UtcDateTime())
+                    ),
                     attempts=units_table.c.attempts + 1,
                     updated_at=now,
                 )
@@ -632,6 +635,7 @@ def _unit_row(row: sa.Row[Any]) -> UnitRow:
         retry_at=row.retry_at,
         reason=row.reason,
         posted_at=row.posted_at,
+        intent_at=row.intent_at,
     )
 
 

@@ -1,32 +1,6 @@
-"""The networks the bot posts to, behind one Protocol (see :mod:`chatbot.networks.base`).
+"""The networks the bot posts to, behind one Protocol (:mod:`chatbot.networks.base`).
 
-This package is the only place that talks to Mastodon.py or atproto clients.
+One module per network; this package is the only place that talks to the
+Mastodon.py and atproto clients. :func:`chatbot.networks.connect.connect` builds
+the clients a config asks for.
 """
-
-from __future__ import annotations
-
-from collections.abc import Callable
-from datetime import datetime
-
-from chatbot.config import LoadedConfig
-from chatbot.networks.base import Network
-from chatbot.networks.local import LocalNetwork
-from chatbot.script import NetworkName
-from chatbot.store import Store
-
-
-def connect(
-    loaded: LoadedConfig,
-    store: Store,
-    *,
-    speed: float = 1.0,
-    clock: Callable[[], datetime] | None = None,
-) -> dict[NetworkName, Network]:
-    """One client per configured account, plus the embedded local network."""
-    networks: dict[NetworkName, Network] = {
-        NetworkName.LOCAL: LocalNetwork(store, clock=clock, time_scale=speed),
-    }
-    return networks
-
-
-__all__ = ["Network", "connect"]

@@ -50,7 +50,8 @@ class PostRequest:
     parent: PostRef | None = None  # the post this one replies to
     visibility: Visibility = Visibility.PUBLIC
     tags: tuple[str, ...] = ()  # extra tags a network can carry outside the text
-    created_at: datetime | None = None  # when the runner decided to post (for the record key)
+    created_at: datetime | None = None  # the step's planned time: stable across retries
+    first_attempt_at: datetime | None = None  # when an earlier attempt began, if there was one
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,14 @@ class Network(Protocol):
         Must be idempotent for the key: the runner calls it again after a crash
         between recording the intent and recording the result.
         Raises RateLimited, Transient, AuthFailed or Rejected.
+        """
+        ...
+
+    def find(self, request: PostRequest) -> PostRef | None:
+        """The post an earlier attempt of ``request`` published, if any, without posting.
+
+        Used when an attempt's result was never recorded (a crash) and posting
+        again is no longer wanted (too late): the runner records what exists.
         """
         ...
 

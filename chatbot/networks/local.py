@@ -116,7 +116,7 @@ class LocalNetwork:
     # --- the bot's side -----------------------------------------------------------------
 
     def post(self, request: PostRequest) -> PostRef:
-        existing = self.find(request.idempotency_key)
+        existing = self.find(request)
         if existing is not None:
             return existing
         now = self._clock()
@@ -141,11 +141,11 @@ class LocalNetwork:
                 self._simulate(conn, new_id, root or new_id, request.text, now)
         return PostRef(NetworkName.LOCAL, str(new_id), f"local:/posts/{new_id}")
 
-    def find(self, idempotency_key: str) -> PostRef | None:
+    def find(self, request: PostRequest) -> PostRef | None:
         with self._store.engine.begin() as conn:
             row = conn.execute(
                 sa.select(local_posts_table.c.id).where(
-                    local_posts_table.c.idempotency_key == idempotency_key
+                    local_posts_table.c.idempotency_key == request.idempotency_key
                 )
             ).first()
         return PostRef(NetworkName.LOCAL, str(row.id), f"local:/posts/{row.id}") if row else None
