@@ -100,9 +100,23 @@ class BlueskyAccount(Model):
     app_password: Secret
 
 
+class LocalNetworkSettings(Model):
+    """The embedded local network (demo, rehearsals, tests): no account needed."""
+
+    participants: bool = Field(default=True, description="Simulated teachers answer the questions.")
+    delay_before_post: Duration = Field(
+        default=timedelta(0), description="Simulate a slow network: wait this long before posting."
+    )
+    delay_after_post: Duration = Field(
+        default=timedelta(0),
+        description="Simulate a slow answer: wait this long after posting, before replying.",
+    )
+
+
 class Accounts(Model):
     mastodon: MastodonAccount | None = None
     bluesky: BlueskyAccount | None = None
+    local: LocalNetworkSettings = Field(default_factory=LocalNetworkSettings)
 
 
 class MissedStart(StrEnum):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -100,12 +101,16 @@ class LocalNetwork:
         time_scale: float = 1.0,
         participants: bool = True,
         seed: int = 2027,
+        delay_before_post: timedelta = timedelta(0),
+        delay_after_post: timedelta = timedelta(0),
     ) -> None:
         self._store = store
         self._clock = clock or (lambda: datetime.now(UTC))
         self._time_scale = time_scale
         self._participants = participants
         self._seed = seed
+        self._delay_before = delay_before_post.total_seconds()
+        self._delay_after = delay_after_post.total_seconds()
 
     def limits(self) -> Limits:
         return Limits()
@@ -119,6 +124,8 @@ class LocalNetwork:
         existing = self.find(request)
         if existing is not None:
             return existing
+        if self._delay_before:
+            time.sleep(self._delay_before)  # a slow network, as configured
         now = self._clock()
         parent = int(request.parent.id) if request.parent else None
         root = int(request.root.id) if request.root else None
@@ -139,6 +146,8 @@ class LocalNetwork:
             new_id = int(post_id[0]) if post_id else 0
             if self._participants:
                 self._simulate(conn, new_id, root or new_id, request.text, now)
+        if self._delay_after:
+            time.sleep(self._delay_after)  # the answer is slow to come back, as configured
         return PostRef(NetworkName.LOCAL, str(new_id), f"local:/posts/{new_id}")
 
     def find(self, request: PostRequest) -> PostRef | None:
