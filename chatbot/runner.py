@@ -103,6 +103,7 @@ class Runner:
         clock: Clock = _utcnow,
         scripts: list[LoadedScript] | None = None,
         watch: bool = True,
+        quick_retry_wait: tenacity.wait.wait_base | None = None,
     ) -> None:
         self.store = store
         self.networks = dict(networks)
@@ -112,6 +113,9 @@ class Runner:
         self.speed = speed
         self.clock = clock
         self._fixed_scripts = scripts
+        self._quick_retry_wait = quick_retry_wait or tenacity.wait_exponential_jitter(
+            multiplier=0.5, max=2
+        )
         self._watch = watch and schedules is not None
         self._plans: dict[str, ChatPlan] = {}
         self._script_dirs: dict[str, Path] = {}
@@ -514,7 +518,7 @@ class Runner:
                 tenacity.stop_after_attempt(QUICK_RETRIES)
                 | tenacity.stop_when_event_set(self._stopping)
             ),
-            wait=tenacity.wait_exponential_jitter(initial=0.5, max=2),
+            wait=self._quick_retry_wait,
             reraise=True,
         )
         return retrying(network.post, request)

@@ -8,6 +8,7 @@ committed before the network call and its result after, so a restart knows what
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -272,7 +273,22 @@ class Store:
     # --- migrations ---------------------------------------------------------------------
 
     def migrate(self) -> list[int]:
-        """Apply pending migrations, each in its own transaction; returns versions applied."""
+        """Apply pending migrations, each in its own transaction; returns versions applied.
+
+        Two processes may start together (``chatbot run`` and ``chatbot status``):
+        DDL is transactional here, so the loser of a race rolls back, sees the
+        winner's record and moves on.
+        """
+        for attempt in range(5):
+            try:
+                return self._migrate()
+            except (sa.exc.OperationalError, sa.exc.IntegrityError):
+                if attempt == 4:
+                    raise
+                time.sleep(0.1 * (attempt + 1))
+        return []
+
+    def _migrate(self) -> list[int]:
         with self._tx() as conn:
             migrations_table.create(conn, checkfirst=True)
         applied = []

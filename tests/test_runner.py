@@ -1,0 +1,242 @@
+"""The runner against the local network with a hand-moved clock: order, exactly once,
+retries, script changes and live controls. No sleeps, no scheduler threads."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import tenacity
+
+from chatbot.config import LatePolicy
+from chatbot.errors import RateLimited, Rejected, Transient
+from chatbot.networks.local import BOT_AUTHOR, LocalNetwork
+from chatbot.runner import Runner
+from chatbot.script import NetworkName
+from chatbot.store import ChatState, Store, UnitState
+from chatbot.testing import FailingNetwork, FakeClock
+
+START = datetime(2030, 1, 3, 20, 0, tzinfo=UTC)
+SCRIPT = """\
+    id: rehearsal
+    title: Rehearsal
+    hashtag: Rehearse
+    timezone: UTC
+    start: 2030-01-03 20:00
+    networks: [local]
+    moderators: [{name: Host}]
+    reminders:
+      - before: 1h
+        text: "In an hour: {title}"
+    welcome: {text: "Welcome to {hashtag}"}
+    question_spacing: 9m
+    questions:
+      - text: "First question?"
+      - text: "Second question?"
+      - text: "Third question?"
+    closing: {text: "Thanks! {hashtag}"}
+"""
+CHAT = "rehearsal"
+
+
+class Harness:
+    """A runner wired to a local network, a fake clock and a schedules folder."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.schedules = tmp_path / "schedules"
+        self.schedules.mkdir()
+        self.write(SCRIPT)
+        self.clock = FakeClock(START - timedelta(hours=2))
+        self.store = Store.open(f"sqlite:///{tmp_path / 'state.db'}")
+        self.local = LocalNetwork(self.store, clock=self.clock, participants=False)
+        self.network = FailingNetwork(self.local)
+        self.runner = Runner(
+            store=self.store,
+            networks={NetworkName.LOCAL: self.network},
+            schedules=self.schedules,
+            late=LatePolicy(step_grace=timedelta(minutes=5)),
+            clock=self.clock,
+            watch=False,
+            quick_retry_wait=tenacity.wait_none(),
+        )
+
+    def write(self, text: str, name: str = "rehearsal.yaml") -> None:
+        (self.schedules / name).write_text(textwrap.dedent(text), encoding="utf-8")
+
+    def at(self, minutes: float) -> None:
+        """Move the clock to ``minutes`` after the start and let the chat catch up."""
+        self.clock.set(START + timedelta(minutes=minutes))
+        self.runner.advance(CHAT)
+
+    def bot_posts(self) -> list[str]:
+        return [p.text for p in self.local.posts(include_future=True) if p.author == BOT_AUTHOR]
+
+    def states(self) -> dict[str, UnitState]:
+        return {u.step_key: u.state for u in self.store.units(CHAT)}
+
+
+@pytest.fixture
+def harness(tmp_path: Path) -> Iterator[Harness]:
+    h = Harness(tmp_path)
+    h.runner.sync()
+    yield h
+    h.store.close()
+
+
+def test_a_whole_chat_is_posted_in_order_exactly_once(harness: Harness) -> None:
+    """Walking the clock through the chat posts every step once, in order, as one thread."""
+    for minutes in (-60, 0, 6, 15, 24, 33):
+        harness.at(minutes)
+        harness.at(minutes)  # a second wake-up at the same time posts nothing more
+    assert harness.bot_posts() == [
+        "In an hour: Rehearsal #Rehearse",
+        "Welcome to #Rehearse",
+        "Q1: First question? #Rehearse",
+        "Q2: Second question? #Rehearse",
+        "Q3: Third question? #Rehearse",
+        "Thanks! #Rehearse",
+    ]
+    posts = [p for p in harness.local.posts(include_future=True) if p.author == BOT_AUTHOR]
+    assert [p.reply_to for p in posts] == [None, *[p.id for p in posts[:-1]]]
+    chat = harness.store.chat(CHAT)
+    assert chat is not None and chat.state is ChatState.DONE
+
+
+def test_the_runner_returns_the_time_of_the_next_step(harness: Harness) -> None:
+    """After posting, the runner asks to be woken when the next step is due."""
+    harness.clock.set(START)
+    harness.runner.advance(CHAT)
+    assert harness.runner.advance(CHAT) == START + timedelta(minutes=6)
+
+
+def test_a_crash_between_intent_and_result_posts_once(harness: Harness) -> None:
+    """An intent left by a crash is sent again with its key, and the network keeps one post."""
+    harness.at(-60)
+    harness.at(0)
+    harness.clock.set(START + timedelta(minutes=6))
+    # The process died after the network call, before recording the result.
+    harness.store.mark_intent(CHAT, "q1", NetworkName.LOCAL, "Q1: First question? #Rehearse")
+    q1 = next(u for u in harness.store.units(CHAT) if u.step_key == "q1")
+    harness.local.post(harness.runner._request(CHAT, q1))  # noqa: SLF001 - reproduce the lost result
+    harness.runner.advance(CHAT)
+    assert harness.bot_posts().count("Q1: First question? #Rehearse") == 1
+    assert harness.states()["q1"] is UnitState.POSTED
+
+
+def test_a_rate_limit_delays_the_step_until_the_reset(harness: Harness) -> None:
+    """A 429 with a reset time holds the step until then, then posts it once."""
+    harness.at(-60)
+    harness.at(0)
+    reset = START + timedelta(minutes=7)
+    harness.network.fail(RateLimited("slow down", retry_at=reset))
+    harness.at(6)
+    assert harness.states()["q1"] is UnitState.INTENT
+    assert harness.runner.advance(CHAT) == reset
+    harness.at(7)
+    assert harness.states()["q1"] is UnitState.POSTED
+    assert harness.bot_posts().count("Q1: First question? #Rehearse") == 1
+
+
+def test_transient_errors_are_retried_with_the_same_key(harness: Harness) -> None:
+    """Two timeouts in a row are retried at once with the same idempotency key."""
+    harness.at(-60)
+    harness.network.fail(Transient("timeout"), Transient("timeout"))
+    harness.at(0)
+    welcome_calls = [c for c in harness.network.calls if c.text.startswith("Welcome")]
+    assert len(welcome_calls) == 3
+    assert len({c.idempotency_key for c in welcome_calls}) == 1
+    assert harness.states()["welcome"] is UnitState.POSTED
+
+
+def test_a_rejected_post_is_recorded_as_failed_and_the_chat_goes_on(harness: Harness) -> None:
+    """A post the network refuses is marked failed with the reason; the next step still goes out."""
+    harness.at(-60)
+    harness.at(0)
+    harness.network.fail(Rejected("text too long", status=422))
+    harness.at(6)
+    q1 = next(u for u in harness.store.units(CHAT) if u.step_key == "q1")
+    assert q1.state is UnitState.FAILED
+    assert "text too long" in q1.reason
+    harness.at(15)
+    assert harness.states()["q2"] is UnitState.POSTED
+
+
+def test_editing_a_script_reschedules_what_is_not_posted(harness: Harness) -> None:
+    """Changing a question's text and spacing before it is posted changes what goes out."""
+    harness.at(-60)
+    harness.write(
+        SCRIPT.replace("Second question?", "A better second question?").replace("9m", "10m")
+    )
+    harness.runner.sync()
+    q2 = next(u for u in harness.store.units(CHAT) if u.step_key == "q2")
+    assert q2.planned_at == START + timedelta(minutes=16)
+    for minutes in (0, 6, 16):
+        harness.at(minutes)
+    assert "Q2: A better second question? #Rehearse" in harness.bot_posts()
+
+
+def test_a_broken_edit_keeps_the_last_good_version_scheduled(harness: Harness) -> None:
+    """A script broken mid-run is reported and its previous version keeps its schedule."""
+    harness.write(SCRIPT.replace("questions:", "questons:"))
+    harness.runner.sync()
+    errors = [e.message for e in harness.store.events(levels=["error"])]
+    assert any('unknown key "questons"' in e for e in errors)
+    assert len(harness.store.units(CHAT)) == 6
+    for minutes in (-60, 0, 6):
+        harness.at(minutes)
+    assert "Q1: First question? #Rehearse" in harness.bot_posts()
+
+
+def test_deleting_a_script_cancels_its_future_steps(harness: Harness) -> None:
+    """Removing the file cancels the chat's steps that have not been posted."""
+    harness.at(-60)
+    (harness.schedules / "rehearsal.yaml").unlink()
+    harness.runner.sync()
+    states = harness.states()
+    assert states["reminder-1"] is UnitState.POSTED
+    assert {states[k] for k in ("welcome", "q1", "q2", "q3", "closing")} == {UnitState.CANCELLED}
+    harness.at(0)
+    assert harness.bot_posts() == ["In an hour: Rehearsal #Rehearse"]
+
+
+def test_a_chat_whose_start_falls_during_a_restart_starts_within_grace(harness: Harness) -> None:
+    """The bot down from before the reminder until 3 minutes after the start: the reminder is
+    skipped as late, the welcome is posted."""
+    harness.at(3)
+    states = harness.states()
+    assert states["reminder-1"] is UnitState.SKIPPED
+    assert states["welcome"] is UnitState.POSTED
+
+
+def test_pause_and_resume_move_the_remaining_steps(harness: Harness) -> None:
+    """Pausing at 5 minutes and resuming at 15 moves Q1 from 6 to 16 minutes."""
+    harness.at(-60)
+    harness.at(0)
+    harness.clock.set(START + timedelta(minutes=5))
+    harness.runner.pause(CHAT)
+    harness.at(10)
+    assert harness.states()["q1"] is UnitState.PENDING
+    harness.clock.set(START + timedelta(minutes=15))
+    harness.runner.resume(CHAT)
+    assert harness.runner.advance(CHAT) == START + timedelta(minutes=16)
+
+
+def test_skip_next_extend_and_end(harness: Harness) -> None:
+    """Live controls: skip Q1, post Q2 now, extend by 5 minutes, then end with the closing."""
+    harness.at(-60)
+    harness.at(0)
+    harness.clock.set(START + timedelta(minutes=1))
+    assert harness.runner.skip(CHAT) == "q1"
+    harness.runner.next_now(CHAT)
+    harness.runner.advance(CHAT)
+    assert harness.states()["q2"] is UnitState.POSTED
+    harness.runner.extend(CHAT, timedelta(minutes=5))
+    harness.runner.end(CHAT)
+    harness.runner.advance(CHAT)
+    states = harness.states()
+    assert states["q1"] is UnitState.SKIPPED
+    assert states["q3"] is UnitState.SKIPPED
+    assert states["closing"] is UnitState.POSTED
