@@ -233,6 +233,35 @@ def demo(
 
 
 @app.command()
+def check(config: ConfigOption = None) -> None:
+    """Check that the bot is ready for the next chat, without posting anything.
+
+    For each account in the config: the password or token works, which account
+    the bot posts as, how long posts may be on that server, whether the account
+    is marked as a bot, and whether each chat's hashtag can be read. Then every
+    chat script in the schedules folder is checked against those real limits.
+
+    Each line says ok, warning or problem, with what to do about it. Exits 0
+    when the bot is ready (warnings allowed), 1 when a problem must be fixed.
+    """
+    from chatbot.check import CheckableNetwork, run_check
+    from chatbot.networks.connect import connect_accounts
+
+    loaded = load_config(config)
+    logs.configure(loaded.config.log_format, level=logging.WARNING)
+    networks = connect_accounts(loaded)
+    checkable = {n: net for n, net in networks.items() if isinstance(net, CheckableNetwork)}
+    try:
+        report = run_check(loaded, checkable, datetime.now(UTC))
+    finally:
+        for network in networks.values():
+            network.close()
+    typer.echo(report.render())
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
 def status(config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
     """Show upcoming chats, chats in progress, recent posts, and anything late,
     skipped or failed, with the reason."""
