@@ -435,7 +435,7 @@ class Runner:
         else:
             self._post(chat_id, unit)
 
-    def _request(self, chat_id: str, unit: UnitRow) -> PostRequest:
+    def build_request(self, chat_id: str, unit: UnitRow) -> PostRequest:
         units = [u for u in self.store.units(chat_id) if u.network is unit.network]
         posted = [u for u in units if u.state is UnitState.POSTED and u.remote is not None]
         earlier = [u for u in posted if u.seq < unit.seq]
@@ -468,7 +468,7 @@ class Runner:
 
     def _post(self, chat_id: str, unit: UnitRow) -> None:
         network = self.networks[unit.network]
-        request = self._request(chat_id, unit)
+        request = self.build_request(chat_id, unit)
         due = policy.due_at(self.store.chat(chat_id) or _missing(chat_id), unit)
         # Write-ahead: the intent is committed before the call, so a crash right
         # after the call is re-sent with the same idempotency key, never twice.
@@ -543,7 +543,7 @@ class Runner:
 
     def _reconcile(self, chat_id: str, unit: UnitRow, reason: str) -> None:
         network = self.networks[unit.network]
-        ref = network.find(self._request(chat_id, unit))
+        ref = network.find(self.build_request(chat_id, unit))
         if ref is not None:
             self.store.mark_posted(chat_id, unit.step_key, ref)
             log.info(

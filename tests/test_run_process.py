@@ -112,9 +112,8 @@ class Bot:
         deadline = time.monotonic() + WAIT
         while not condition():
             if self.process is not None and self.process.poll() is not None and not condition():
-                pytest.fail(
-                    f"chatbot run exited ({self.process.returncode}) before {what}:\n{self.log.read_text()}"
-                )
+                code = self.process.returncode
+                pytest.fail(f"chatbot run exited ({code}) before {what}:\n{self.log.read_text()}")
             assert time.monotonic() < deadline, (
                 f"timed out waiting for {what}:\n{self.log.read_text()}"
             )
@@ -279,7 +278,7 @@ def test_editing_breaking_and_deleting_a_script_during_a_run(make_bot: Callable[
 
 
 def test_the_demo_runs_a_whole_chat_and_exits_0(tmp_path: Path) -> None:
-    """`chatbot demo` posts the welcome, every question and the closing, with answers, and exits 0."""
+    """`chatbot demo` posts the welcome, every question and the closing, with answers; exits 0."""
     result = subprocess.run(
         [
             sys.executable,

@@ -120,7 +120,7 @@ def test_a_crash_between_intent_and_result_posts_once(harness: Harness) -> None:
     # The process died after the network call, before recording the result.
     harness.store.mark_intent(CHAT, "q1", NetworkName.LOCAL, "Q1: First question? #Rehearse")
     q1 = next(u for u in harness.store.units(CHAT) if u.step_key == "q1")
-    harness.local.post(harness.runner._request(CHAT, q1))  # noqa: SLF001 - reproduce the lost result
+    harness.local.post(harness.runner.build_request(CHAT, q1))  # the result is lost
     harness.runner.advance(CHAT)
     assert harness.bot_posts().count("Q1: First question? #Rehearse") == 1
     assert harness.states()["q1"] is UnitState.POSTED
