@@ -1,0 +1,49 @@
+"""Fixtures for the integration tests: real servers, started once per session.
+
+Each server starts the first time a test asks for it and stops at the end of
+the session. Nothing is skipped: a server that is not installed fails the test
+with a message naming `tests/servers/install`. Every test in this folder is
+marked `integration`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.servers import AtprotoNetwork, MastodonServer
+
+_HERE = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test under tests/integration/ as `integration`."""
+    for item in items:
+        if item.path.resolve().is_relative_to(_HERE):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def atproto_network() -> Iterator[AtprotoNetwork]:
+    """A real AT Protocol network on loopback: PLC, PDS and bsky AppView on PostgreSQL.
+
+    Point `atproto.Client(base_url=atproto_network.pds_url)` at it; create
+    accounts with `create_account(handle, password)` (handles end in `.test`)
+    and call `process_all()` before reading what was just written.
+    """
+    with AtprotoNetwork() as network:
+        yield network
+
+
+@pytest.fixture(scope="session")
+def mastodon_server() -> Iterator[MastodonServer]:
+    """A mastodon-mock server on loopback, shared by the session.
+
+    `Mastodon(access_token=..., api_base_url=mastodon_server.api_base_url)`;
+    accounts from `create_account(username)`. A test that injects faults
+    clears them (`clear_faults()`) before it ends.
+    """
+    with MastodonServer() as server:
+        yield server

@@ -1,0 +1,28 @@
+"""Real servers for the integration tests: started and stopped by the test run.
+
+Install what they need with `tests/servers/install` (scripts/test runs it).
+"""
+
+from tests.servers.manage import (
+    INSTALL_COMMAND,
+    AtprotoNetwork,
+    MastodonServer,
+    PostgresServer,
+    ServerError,
+    ServerNotInstalled,
+    atproto_tree,
+    cache_root,
+    postgres_bindir,
+)
+
+__all__ = [
+    "INSTALL_COMMAND",
+    "AtprotoNetwork",
+    "MastodonServer",
+    "PostgresServer",
+    "ServerError",
+    "ServerNotInstalled",
+    "atproto_tree",
+    "cache_root",
+    "postgres_bindir",
+]
