@@ -37,8 +37,16 @@ def connect(
     clock: Callable[[], datetime] | None = None,
 ) -> dict[NetworkName, Network]:
     """One client per configured account, plus the embedded local network."""
+    local = loaded.config.accounts.local
     networks: dict[NetworkName, Network] = {
-        NetworkName.LOCAL: LocalNetwork(store, clock=clock, time_scale=speed),
+        NetworkName.LOCAL: LocalNetwork(
+            store,
+            clock=clock,
+            time_scale=speed,
+            participants=local.participants,
+            delay_before_post=local.delay_before_post,
+            delay_after_post=local.delay_after_post,
+        ),
     }
     networks.update(connect_accounts(loaded))
     hold = os.environ.get(HOLD_AFTER_POST_ENV)
