@@ -218,8 +218,12 @@ def _free_port() -> int:
         return port
 
 
-def _private_dir(prefix: str) -> Path:
-    path = Path(tempfile.mkdtemp(prefix=f"chatbot-{prefix}-"))
+def _private_dir(prefix: str, *, world_traversable: bool = False) -> Path:
+    parent = Path(tempfile.gettempdir())
+    if world_traversable and not all(p.stat().st_mode & 0o001 for p in (parent, *parent.parents)):
+        # Another user (postgres) must reach the folder; $TMPDIR is closed to it.
+        parent = Path("/tmp")  # noqa: S108 - a private mkdtemp folder inside it
+    path = Path(tempfile.mkdtemp(prefix=f"chatbot-{prefix}-", dir=parent))
     _reaper.watch_dir(path)
     return path
 
@@ -397,7 +401,7 @@ class PostgresServer(_Managed):
                     f"running as root but there is no 'postgres' user to run initdb as: "
                     f"{_INSTALL_HINT}"
                 ) from None
-        self.dir = _private_dir("postgres")
+        self.dir = _private_dir("postgres", world_traversable=run_as is not None)
         try:
             if run_as:
                 os.chown(self.dir, owner.pw_uid, owner.pw_gid)
