@@ -7,6 +7,7 @@ import logging
 import signal
 import sys
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -22,7 +23,7 @@ from chatbot.loader import check_paths
 from chatbot.networks.connect import connect
 from chatbot.preview import build_preview, render_plain, render_rich
 from chatbot.runner import Runner, VisibilityPolicy
-from chatbot.status import build_status, render_status
+from chatbot.status import build_status, render_answers, render_status
 from chatbot.store import Store
 from chatbot.text import Limits
 
@@ -196,6 +197,8 @@ def run(
         late=loaded.config.late,
         visibility=VisibilityPolicy.from_account(loaded.config.accounts.mastodon),
         speed=speed,
+        answer_tail=loaded.config.answer_tail,
+        moderation=loaded.config.moderation,
     )
     stop = threading.Event()
 
@@ -259,6 +262,45 @@ def check(config: ConfigOption = None) -> None:
     typer.echo(report.render())
     if not report.ok:
         raise typer.Exit(1)
+
+
+@app.command()
+def answers(
+    chat: Annotated[str, typer.Argument(help="The chat's id, as `chatbot status` lists it.")],
+    config: ConfigOption = None,
+    question: Annotated[
+        int | None, typer.Option("--question", "-q", help="Only the answers to this question.")
+    ] = None,
+    follow: Annotated[
+        bool,
+        typer.Option("--follow", "-f", help="Keep watching and print new answers as they come."),
+    ] = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Show a chat's answers, question by question, with who answered and when.
+
+    Answers from people who opted out of bots are marked: you can read them here,
+    but they are never quoted, named or linked in public recaps.
+    """
+    _loaded, store = _open(config, data_dir)
+    try:
+        chat_row = store.chat(chat)
+        if chat_row is None:
+            known = ", ".join(c.chat_id for c in store.chats()[-5:]) or "none yet"
+            _fail(f'no chat "{chat}" (recent chats: {known})')
+        shown: set[tuple[str, int, str]] = set()
+        while True:
+            rows = [
+                a for a in store.answers(chat, question) if (a.uri, a.question, a.part) not in shown
+            ]
+            for line in render_answers(rows, chat_row.timezone, header=not shown):
+                typer.echo(line)
+            shown.update((a.uri, a.question, a.part) for a in rows)
+            if not follow:
+                break
+            time.sleep(2)
+    finally:
+        store.close()
 
 
 @app.command()

@@ -15,7 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from chatbot.errors import ConfigError, Problem, ScriptError
-from chatbot.script import Duration
+from chatbot.script import Duration, Moderation
 from chatbot.source import load_yaml
 
 CONFIG_ENV = "CHATBOT_CONFIG"
@@ -140,6 +140,15 @@ class LatePolicy(Model):
     )
 
 
+class Identity(Model):
+    """One person's accounts on several networks, counted once in participation figures."""
+
+    name: str = Field(min_length=1)
+    accounts: list[str] = Field(
+        min_length=2, description="@user@instance for Mastodon, handle or DID for Bluesky."
+    )
+
+
 class Config(Model):
     """chatbot's configuration file."""
 
@@ -155,6 +164,10 @@ class Config(Model):
         description="How long after the closing answers are collected.",
     )
     log_format: Literal["auto", "json", "text"] = "auto"
+    moderation: Moderation = Field(default_factory=Moderation)
+    identities: list[Identity] = Field(
+        default_factory=list, description="Link one person's Mastodon and Bluesky accounts."
+    )
 
 
 class LoadedConfig:

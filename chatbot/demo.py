@@ -13,7 +13,7 @@ from chatbot.loader import load_script
 from chatbot.networks.local import BOT_AUTHOR, LocalNetwork, LocalPost
 from chatbot.runner import Runner
 from chatbot.script import NetworkName
-from chatbot.store import ChatState, Store
+from chatbot.store import ChatState, Store, UnitState
 
 DEMO_SCRIPT = "demo-chat.yaml"
 POLL = 0.2
@@ -57,15 +57,35 @@ def run_demo(data_dir: Path, speed: float, say: Callable[[str], None], timeout: 
             if over and len(local.posts(include_future=True)) == len(seen):
                 done.set()
             done.wait(POLL)
+        for chat_id in chat_ids:
+            runner.collect(chat_id)  # a last round: every answer is in before the summary
     finally:
         runner.stop()
     for chat_id in chat_ids:
-        units = store.units(chat_id)
-        posted = sum(1 for u in units if u.state.value == "posted")
-        say(f"\n{chat_id}: {posted} of {len(units)} steps posted, each exactly once.")
+        say("")
+        say(summary(store, chat_id))
+        say(f"Answers by question: chatbot answers {chat_id} --data-dir {data_dir}")
     store.close()
-    say(f"See what happened: chatbot status --data-dir {data_dir}")
+    say(f"Everything that was posted: chatbot status --data-dir {data_dir}")
     return 0 if done.is_set() else 1
+
+
+def summary(store: Store, chat_id: str) -> str:
+    """What the chat produced: steps posted, people, answers per question."""
+    units = store.units(chat_id)
+    posted = sum(1 for u in units if u.state is UnitState.POSTED)
+    posts = store.posts(chat_id)
+    answers = store.answers(chat_id)
+    people = {p.author_id for p in posts if p.kind in ("answer", "introduction", "conversation")}
+    per_question: dict[int, int] = {}
+    for answer in answers:
+        per_question[answer.question] = per_question.get(answer.question, 0) + 1
+    counts = ", ".join(f"Q{n}: {c}" for n, c in sorted(per_question.items()))
+    intros = sum(1 for p in posts if p.kind == "introduction")
+    return (
+        f"{chat_id}: {posted} of {len(units)} steps posted, each exactly once. "
+        f"{len(people)} participants, {intros} introductions, {len(answers)} answers ({counts})."
+    )
 
 
 def _line(post: LocalPost) -> str:

@@ -24,19 +24,22 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
 
 from chatbot import policy
+from chatbot.collect import host_handles, ingest, merge_moderation, view_for
 from chatbot.config import LatePolicy, MastodonAccount
 from chatbot.errors import AuthFailed, ChatbotError, NetworkError, RateLimited, Rejected, Transient
 from chatbot.loader import LoadedScript, check_paths
 from chatbot.networks.base import (
     Attachment,
+    ChatThread,
     Network,
     PostRef,
     PostRequest,
+    Reader,
     Visibility,
     idempotency_key,
 )
 from chatbot.plan import ChatPlan, StepKind, plan_chat, plan_upcoming
-from chatbot.script import NetworkName
+from chatbot.script import Moderation, NetworkName
 from chatbot.store import ChatState, PlannedUnit, Store, UnitRow, UnitState
 from chatbot.text import Facet, Limits, bluesky_facets
 
@@ -44,6 +47,12 @@ log = structlog.get_logger("chatbot.runner")
 Clock = Callable[[], datetime]
 
 SYNC_INTERVAL = timedelta(seconds=60)
+# Answers are read this often while a chat runs (divided by --speed in rehearsals).
+COLLECT_EVERY = timedelta(seconds=15)
+MIN_COLLECT_EVERY = timedelta(seconds=0.5)
+# Posting has priority over reading: a collection round that would run this
+# close to a post on the same network waits for the next round.
+POSTING_GUARD = timedelta(seconds=2)
 # Transient errors (timeouts, 5xx) are retried at once a few times, then the
 # unit is rescheduled with a growing delay: the chat goes on, nothing is lost.
 QUICK_RETRIES = 3
@@ -104,6 +113,9 @@ class Runner:
         scripts: list[LoadedScript] | None = None,
         watch: bool = True,
         quick_retry_wait: tenacity.wait.wait_base | None = None,
+        answer_tail: timedelta = timedelta(minutes=30),
+        moderation: Moderation | None = None,
+        collect_every: timedelta = COLLECT_EVERY,
     ) -> None:
         self.store = store
         self.networks = dict(networks)
@@ -118,7 +130,10 @@ class Runner:
         )
         self._watch = watch and schedules is not None
         self._plans: dict[str, ChatPlan] = {}
-        self._script_dirs: dict[str, Path] = {}
+        self._scripts: dict[str, LoadedScript] = {}
+        self.answer_tail = answer_tail
+        self.moderation = moderation or Moderation()
+        self.collect_every = max(collect_every / speed, MIN_COLLECT_EVERY)
         self._digests: dict[str, str] = {}
         self._reported: dict[str, str] = {}
         self._chat_locks: dict[str, threading.Lock] = {}
@@ -250,7 +265,7 @@ class Runner:
                     self.store.event("error", message)
                 continue
             live_ids.add(loaded.script_id)
-            self._script_dirs[loaded.script_id] = loaded.base_dir
+            self._scripts[loaded.script_id] = loaded
             if not loaded.stale:
                 digest = hashlib.sha256(loaded.source.encode()).hexdigest()
                 if self._digests.get(loaded.script_id) != digest:
@@ -450,7 +465,8 @@ class Runner:
             if rendered is not None:
                 text, facets = rendered.text, rendered.facets
                 if rendered.image_path and rendered.image_alt:
-                    base = self._script_dirs.get(plan.script_id, Path())
+                    script = self._scripts.get(plan.script_id)
+                    base = script.base_dir if script else Path()
                     attachments = (Attachment(base / rendered.image_path, rendered.image_alt),)
         if not facets and unit.network is NetworkName.BLUESKY:
             facets = tuple(bluesky_facets(text))
@@ -501,6 +517,7 @@ class Runner:
             )
         else:
             self.store.mark_posted(chat_id, unit.step_key, ref)
+            self._ensure_collecting(chat_id)
             late = (self.clock() - due).total_seconds()
             log.info(
                 "posted",
@@ -569,6 +586,126 @@ class Runner:
                 step_key=unit.step_key,
                 network=unit.network,
             )
+
+    # --- following the conversation -----------------------------------------------------
+
+    def _ensure_collecting(self, chat_id: str) -> None:
+        if self.stopping or not self.scheduler.running:
+            return
+        if self.scheduler.get_job(f"collect:{chat_id}") is None:
+            self._book_collection(chat_id, self.clock() + self.collect_every)
+
+    def _book_collection(self, chat_id: str, when: datetime) -> None:
+        if self.stopping or not self.scheduler.running:
+            return
+        self.scheduler.add_job(
+            self._collect_job,
+            trigger=DateTrigger(run_date=when, timezone=UTC),
+            args=[chat_id],
+            id=f"collect:{chat_id}",
+            replace_existing=True,
+            misfire_grace_time=None,
+        )
+
+    def _collect_job(self, chat_id: str) -> None:
+        """A scheduled collection round: never lets an exception reach the scheduler."""
+        try:
+            again = self.collect(chat_id)
+        except Exception as exc:  # the job boundary: log, record, try again later
+            log.exception("collection failed", chat=chat_id)
+            self.store.event("error", f"collecting answers failed: {exc!r}", chat_id=chat_id)
+            again = self.clock() + RETRY_BACKOFF[-1]
+        if again is not None:
+            self._book_collection(chat_id, again)
+
+    def collect(self, chat_id: str) -> datetime | None:
+        """Read the chat's new posts on every network; return when to read again (None: done)."""
+        chat = self.store.chat(chat_id)
+        if chat is None:
+            return None
+        now = self.clock()
+        units = self.store.units(chat_id)
+        plan = self._plans.get(chat_id)
+        loaded = self._scripts.get(chat.script_id)
+        question_count = (
+            sum(1 for s in plan.steps if s.kind is StepKind.QUESTION)
+            if plan
+            else max((u.number or 0 for u in units), default=0)
+        )
+        next_round = now + self.collect_every
+        for network_name, network in self.networks.items():
+            if not isinstance(network, Reader):
+                continue
+            posted = [
+                u
+                for u in units
+                if u.network is network_name and u.state is UnitState.POSTED and u.remote
+            ]
+            if not posted:
+                continue
+            if self._post_due_soon(network_name, now):
+                continue
+            view = view_for(
+                self.store,
+                chat_id,
+                network_name,
+                question_count=question_count,
+                hosts=host_handles(loaded.script, network_name) if loaded else frozenset(),
+                moderation=merge_moderation(
+                    self.moderation, loaded.script.moderation if loaded else Moderation()
+                ),
+            )
+            thread = ChatThread(
+                chat_id=chat_id,
+                hashtag=chat.hashtag,
+                since=min(u.posted_at or u.planned_at for u in posted),
+                bot_posts=tuple(u.remote for u in posted if u.remote is not None),
+            )
+            try:
+                collected = network.collect(thread, self.store.cursors(chat_id, network_name))
+            except RateLimited as exc:
+                log.warning(
+                    "collection waits",
+                    chat=chat_id,
+                    network=network_name.value,
+                    until=exc.retry_at.isoformat(),
+                )
+                next_round = max(next_round, exc.retry_at)
+                continue
+            except (Transient, NetworkError) as exc:
+                log.warning(
+                    "collection will retry",
+                    chat=chat_id,
+                    network=network_name.value,
+                    error=str(exc),
+                )
+                continue
+            stats = ingest(self.store, view, collected)
+            self.store.save_cursors(chat_id, network_name, collected.cursors)
+            if stats.new or stats.changed or stats.deleted:
+                log.info(
+                    "collected",
+                    chat=chat_id,
+                    network=network_name.value,
+                    new=stats.new,
+                    changed=stats.changed,
+                    deleted=stats.deleted,
+                    answers=stats.answers,
+                )
+        over = chat.state in (ChatState.DONE, ChatState.MISSED, ChatState.CANCELLED)
+        if over and now > chat.end_at + chat.shift + self.answer_tail / self.speed:
+            log.info("collection over", chat=chat_id)
+            return None
+        return next_round
+
+    def _post_due_soon(self, network: NetworkName, now: datetime) -> bool:
+        for chat in self.store.chats([ChatState.RUNNING, ChatState.SCHEDULED]):
+            for unit in self.store.units(chat.chat_id):
+                if unit.network is network and unit.state in (UnitState.PENDING, UnitState.INTENT):
+                    due = policy.due_at(chat, unit)
+                    if now <= due <= now + POSTING_GUARD:
+                        return True
+        return False
 
     # --- live controls (co-moderators command these in a later release) -----------------
 

@@ -245,6 +245,23 @@ class Reminder(Model):
     bluesky: str | None = None
 
 
+class Moderation(Model):
+    """Posts kept out of every count and every public output (they are stored as blocked)."""
+
+    block_accounts: list[str] = Field(
+        default_factory=list,
+        description="Accounts: @user@instance (Mastodon), handle or did:plc:... (Bluesky).",
+    )
+    block_domains: list[str] = Field(
+        default_factory=list,
+        description="Whole servers, e.g. spam.example (Mastodon instance or handle domain).",
+    )
+    block_keywords: list[str] = Field(
+        default_factory=list,
+        description="Words or phrases; a post containing one is blocked (case-insensitive).",
+    )
+
+
 class Recap(Model):
     """When the recap thread is posted once the chat has closed."""
 
@@ -366,6 +383,10 @@ class ChatScript(Model):
     questions: list[Question] = Field(min_length=1)
     closing: Post
     recap: Recap = Field(default_factory=Recap)
+    moderation: Moderation = Field(
+        default_factory=Moderation,
+        description="Blocked accounts, servers and words, for this chat.",
+    )
 
     @field_validator("hashtag", "extra_tags")
     @classmethod

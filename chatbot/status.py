@@ -9,7 +9,7 @@ from chatbot import localtime
 from chatbot.config import LatePolicy
 from chatbot.policy import due_at
 from chatbot.script import format_duration
-from chatbot.store import ChatRow, ChatState, Store, UnitRow, UnitState
+from chatbot.store import ChatRow, ChatState, Store, StoredAnswer, UnitRow, UnitState
 
 
 @dataclass(frozen=True)
@@ -41,8 +41,7 @@ def build_status(store: Store, now: datetime, policy: LatePolicy, recent: int = 
         problems += [
             u
             for u in units
-            if (u.state in (UnitState.SKIPPED, UnitState.FAILED)
-            and u.reason)
+            if (u.state in (UnitState.SKIPPED, UnitState.FAILED) and u.reason)
             or u.retry_at is not None
         ]
         if chat.state in lines:
@@ -118,3 +117,23 @@ def _chat_lines(lines: list[ChatLine]) -> list[str]:
                 f"    next: {line.next_unit.step_key} at {_when(line.next_at, chat.timezone)}"
             )
     return out
+
+
+def render_answers(answers: list[StoredAnswer], timezone: str, *, header: bool = True) -> list[str]:
+    """Answers grouped by question, for the terminal of a co-moderator."""
+    tz = localtime.zone(timezone)
+    lines: list[str] = []
+    current = None
+    if header and not answers:
+        lines.append("no answers yet")
+    for answer in answers:
+        if answer.question != current:
+            current = answer.question
+            lines.append(f"Q{current}")
+        who = f"@{answer.handle}" + (f" ({answer.display_name})" if answer.display_name else "")
+        flag = "  [opted out: never shown in public]" if answer.opt_out else ""
+        when = localtime.format_local(answer.created_at, tz, "%H:%M")
+        label = f"A{answer.question}{answer.part}"
+        lines.append(f"  {when} {answer.network.value:8} {who}{flag}")
+        lines.append(f"      {label}: {answer.text}")
+    return lines

@@ -20,7 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from chatbot.networks.base import PostRef
+from chatbot.networks.base import Author, PostRef
 from chatbot.script import NetworkName
 
 
@@ -156,6 +156,67 @@ local_posts_table = sa.Table(
 )
 
 
+participants_table = sa.Table(
+    "participants",
+    metadata,
+    sa.Column("network", sa.String(20), primary_key=True),
+    sa.Column("account_id", sa.String(300), primary_key=True),
+    sa.Column("handle", sa.String(300), nullable=False),
+    sa.Column("display_name", sa.Text, nullable=False, server_default=""),
+    sa.Column("url", sa.Text, nullable=False, server_default=""),
+    sa.Column("bot", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("opt_out", sa.Text, nullable=False, server_default=""),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+seen_posts_table = sa.Table(
+    "seen_posts",
+    metadata,
+    sa.Column("chat_id", sa.String(200), primary_key=True),
+    sa.Column("network", sa.String(20), primary_key=True),
+    sa.Column("uri", sa.String(500), primary_key=True),
+    sa.Column("post_id", sa.String(500), nullable=False),
+    sa.Column("url", sa.Text, nullable=False, server_default=""),
+    sa.Column("author_id", sa.String(300), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("edited_at", UtcDateTime),
+    sa.Column("reply_to", sa.String(500)),
+    sa.Column("quote_of", sa.String(500)),
+    sa.Column("likes", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("reposts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False, server_default=""),
+    sa.Column("resolved", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("deleted_at", UtcDateTime),
+    sa.Column("seen_at", UtcDateTime, nullable=False),
+    sa.Index("ix_seen_posts_post_id", "chat_id", "network", "post_id"),
+)
+
+answers_table = sa.Table(
+    "answers",
+    metadata,
+    sa.Column("chat_id", sa.String(200), primary_key=True),
+    sa.Column("network", sa.String(20), primary_key=True),
+    sa.Column("uri", sa.String(500), primary_key=True),
+    sa.Column("question", sa.Integer, primary_key=True),
+    sa.Column("part", sa.String(10), primary_key=True, server_default=""),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("author_id", sa.String(300), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+)
+
+cursors_table = sa.Table(
+    "cursors",
+    metadata,
+    sa.Column("chat_id", sa.String(200), primary_key=True),
+    sa.Column("network", sa.String(20), primary_key=True),
+    sa.Column("source", sa.String(200), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
@@ -177,6 +238,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         1,
         "chats, units, scripts, events, local network",
         _create(scripts_table, chats_table, units_table, events_table, local_posts_table),
+    ),
+    Migration(
+        2,
+        "the conversation: participants, seen posts, answers, collection cursors",
+        _create(participants_table, seen_posts_table, answers_table, cursors_table),
     ),
 )
 
@@ -570,6 +636,263 @@ class Store:
             )
             return [_unit_row(r) for r in rows]
 
+    # --- the conversation ---------------------------------------------------------------
+
+    def save_participant(
+        self,
+        network: NetworkName,
+        account_id: str,
+        handle: str,
+        *,
+        display_name: str = "",
+        url: str = "",
+        bot: bool = False,
+        opt_out: str = "",
+    ) -> None:
+        """Record or refresh a participant (profiles change: opt-outs are re-read every time)."""
+        values = {
+            "handle": handle,
+            "display_name": display_name,
+            "url": url,
+            "bot": bot,
+            "opt_out": opt_out,
+            "updated_at": _utcnow(),
+        }
+        with self._tx() as conn:
+            updated = conn.execute(
+                participants_table.update()
+                .where(
+                    participants_table.c.network == network.value,
+                    participants_table.c.account_id == account_id,
+                )
+                .values(**values)
+            ).rowcount
+            if not updated:
+                conn.execute(
+                    participants_table.insert().values(
+                        network=network.value, account_id=account_id, **values
+                    )
+                )
+
+    def participant(self, network: NetworkName, account_id: str) -> Author | None:
+        with self._tx() as conn:
+            row = conn.execute(
+                sa.select(participants_table).where(
+                    participants_table.c.network == network.value,
+                    participants_table.c.account_id == account_id,
+                )
+            ).first()
+        if row is None:
+            return None
+        return Author(
+            network=network,
+            id=row.account_id,
+            handle=row.handle,
+            display_name=row.display_name,
+            url=row.url,
+            bot=row.bot,
+            opt_out=row.opt_out,
+        )
+
+    def post_index(self, chat_id: str, network: NetworkName) -> dict[str, StoredPost]:
+        """The chat's stored posts on a network by their server id (for reply chains)."""
+        with self._tx() as conn:
+            rows = conn.execute(
+                sa.select(seen_posts_table).where(
+                    seen_posts_table.c.chat_id == chat_id,
+                    seen_posts_table.c.network == network.value,
+                )
+            )
+            return {r.post_id: _post_row(r) for r in rows}
+
+    def save_post(self, post: StoredPost, answers: Sequence[tuple[int, str, str]]) -> bool:
+        """Store a post and its answers (question, part, text); replaces an earlier version.
+
+        Returns whether anything changed (a post seen twice unchanged is stored once).
+        """
+        values = {
+            "post_id": post.post_id,
+            "url": post.url,
+            "author_id": post.author_id,
+            "text": post.text,
+            "created_at": post.created_at,
+            "edited_at": post.edited_at,
+            "reply_to": post.reply_to,
+            "quote_of": post.quote_of,
+            "likes": post.likes,
+            "reposts": post.reposts,
+            "kind": post.kind,
+            "reason": post.reason,
+            "resolved": post.resolved,
+            "deleted_at": None,
+        }
+        key = (
+            seen_posts_table.c.chat_id == post.chat_id,
+            seen_posts_table.c.network == post.network.value,
+            seen_posts_table.c.uri == post.uri,
+        )
+        with self._tx() as conn:
+            row = conn.execute(sa.select(seen_posts_table).where(*key)).first()
+            if row is not None:
+                old = _post_row(row)
+                if old == post and not row.deleted_at:
+                    return False
+                conn.execute(seen_posts_table.update().where(*key).values(**values))
+            else:
+                conn.execute(
+                    seen_posts_table.insert().values(
+                        chat_id=post.chat_id,
+                        network=post.network.value,
+                        uri=post.uri,
+                        seen_at=_utcnow(),
+                        **values,
+                    )
+                )
+            conn.execute(
+                answers_table.delete().where(
+                    answers_table.c.chat_id == post.chat_id,
+                    answers_table.c.network == post.network.value,
+                    answers_table.c.uri == post.uri,
+                )
+            )
+            if answers:
+                conn.execute(
+                    answers_table.insert(),
+                    [
+                        {
+                            "chat_id": post.chat_id,
+                            "network": post.network.value,
+                            "uri": post.uri,
+                            "question": question,
+                            "part": part,
+                            "text": text,
+                            "author_id": post.author_id,
+                            "created_at": post.created_at,
+                        }
+                        for question, part, text in answers
+                    ],
+                )
+        return True
+
+    def delete_post(self, chat_id: str, network: NetworkName, uri: str) -> bool:
+        """A post deleted by its author: its answers go, the record stays marked deleted."""
+        with self._tx() as conn:
+            changed = conn.execute(
+                seen_posts_table.update()
+                .where(
+                    seen_posts_table.c.chat_id == chat_id,
+                    seen_posts_table.c.network == network.value,
+                    seen_posts_table.c.uri == uri,
+                    seen_posts_table.c.deleted_at.is_(None),
+                )
+                .values(deleted_at=_utcnow())
+            ).rowcount
+            conn.execute(
+                answers_table.delete().where(
+                    answers_table.c.chat_id == chat_id,
+                    answers_table.c.network == network.value,
+                    answers_table.c.uri == uri,
+                )
+            )
+        return bool(changed)
+
+    def posts(self, chat_id: str, *, include_deleted: bool = False) -> list[StoredPost]:
+        query = (
+            sa.select(seen_posts_table)
+            .where(seen_posts_table.c.chat_id == chat_id)
+            .order_by(seen_posts_table.c.created_at, seen_posts_table.c.uri)
+        )
+        if not include_deleted:
+            query = query.where(seen_posts_table.c.deleted_at.is_(None))
+        with self._tx() as conn:
+            return [_post_row(r) for r in conn.execute(query)]
+
+    def answers(self, chat_id: str, question: int | None = None) -> list[StoredAnswer]:
+        """The chat's answers, by question then time, with their authors."""
+        a, p, s = answers_table.c, participants_table.c, seen_posts_table.c
+        query = (
+            sa.select(
+                a.chat_id,
+                a.network,
+                a.uri,
+                a.question,
+                a.part,
+                a.text,
+                a.created_at,
+                a.author_id,
+                p.handle,
+                p.display_name,
+                p.opt_out,
+                s.url,
+                s.likes,
+                s.reposts,
+            )
+            .join(
+                participants_table,
+                sa.and_(p.network == a.network, p.account_id == a.author_id),
+            )
+            .join(
+                seen_posts_table,
+                sa.and_(s.chat_id == a.chat_id, s.network == a.network, s.uri == a.uri),
+            )
+            .where(a.chat_id == chat_id)
+            .order_by(a.question, a.created_at, a.uri, a.part)
+        )
+        if question is not None:
+            query = query.where(a.question == question)
+        with self._tx() as conn:
+            return [
+                StoredAnswer(
+                    chat_id=r.chat_id,
+                    network=NetworkName(r.network),
+                    uri=r.uri,
+                    url=r.url,
+                    question=r.question,
+                    part=r.part,
+                    text=r.text,
+                    created_at=r.created_at,
+                    author_id=r.author_id,
+                    handle=r.handle,
+                    display_name=r.display_name,
+                    opt_out=r.opt_out,
+                    likes=r.likes,
+                    reposts=r.reposts,
+                )
+                for r in conn.execute(query)
+            ]
+
+    def cursors(self, chat_id: str, network: NetworkName) -> dict[str, str]:
+        with self._tx() as conn:
+            rows = conn.execute(
+                sa.select(cursors_table.c.source, cursors_table.c.value).where(
+                    cursors_table.c.chat_id == chat_id,
+                    cursors_table.c.network == network.value,
+                )
+            )
+            return {r.source: r.value for r in rows}
+
+    def save_cursors(self, chat_id: str, network: NetworkName, cursors: dict[str, str]) -> None:
+        now = _utcnow()
+        with self._tx() as conn:
+            for source, value in cursors.items():
+                where = (
+                    cursors_table.c.chat_id == chat_id,
+                    cursors_table.c.network == network.value,
+                    cursors_table.c.source == source,
+                )
+                if not conn.execute(
+                    cursors_table.update().where(*where).values(value=value, updated_at=now)
+                ).rowcount:
+                    conn.execute(
+                        cursors_table.insert().values(
+                            chat_id=chat_id,
+                            network=network.value,
+                            source=source,
+                            value=value,
+                            updated_at=now,
+                        )
+                    )
+
     # --- events -------------------------------------------------------------------------
 
     def event(
@@ -604,11 +927,76 @@ class Store:
             ]
 
 
+@dataclass(frozen=True)
+class StoredAnswer:
+    """An answer with its author, as the transcript and ``chatbot answers`` show it."""
+
+    chat_id: str
+    network: NetworkName
+    uri: str
+    url: str
+    question: int
+    part: str
+    text: str
+    created_at: datetime
+    author_id: str
+    handle: str
+    display_name: str
+    opt_out: str
+    likes: int
+    reposts: int
+
+
+@dataclass(frozen=True)
+class StoredPost:
+    """A post of the conversation as stored, with what it was judged to be."""
+
+    chat_id: str
+    network: NetworkName
+    uri: str
+    post_id: str
+    url: str
+    author_id: str
+    text: str
+    created_at: datetime
+    edited_at: datetime | None
+    reply_to: str | None
+    quote_of: str | None
+    likes: int
+    reposts: int
+    kind: str
+    reason: str
+    resolved: bool
+    deleted: bool
+
+
 def _unit_where(chat_id: str, step_key: str, network: str) -> sa.ColumnElement[bool]:
     return sa.and_(
         units_table.c.chat_id == chat_id,
         units_table.c.step_key == step_key,
         units_table.c.network == network,
+    )
+
+
+def _post_row(row: sa.Row[Any]) -> StoredPost:
+    return StoredPost(
+        chat_id=row.chat_id,
+        network=NetworkName(row.network),
+        uri=row.uri,
+        post_id=row.post_id,
+        url=row.url,
+        author_id=row.author_id,
+        text=row.text,
+        created_at=row.created_at,
+        edited_at=row.edited_at,
+        reply_to=row.reply_to,
+        quote_of=row.quote_of,
+        likes=row.likes,
+        reposts=row.reposts,
+        kind=row.kind,
+        reason=row.reason,
+        resolved=row.resolved,
+        deleted=row.deleted_at is not None,
     )
 
 

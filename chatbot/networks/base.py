@@ -105,3 +105,72 @@ class Network(Protocol):
     def close(self) -> None:
         """Release connections; the network object is not used afterwards."""
         ...
+
+
+# --- reading: the posts of a chat ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Author:
+    """Who wrote a post, with the signals that decide what may be shown in public."""
+
+    network: NetworkName
+    id: str  # stable: Mastodon account id on our instance, Bluesky DID
+    handle: str  # Mastodon full acct (user@instance), Bluesky handle
+    display_name: str = ""
+    url: str = ""
+    bot: bool = False
+    opt_out: str = ""  # why the person is not to be exposed in public ("#nobot in bio"); "" if not
+
+
+@dataclass(frozen=True)
+class SeenPost:
+    """A post of the conversation as a network returned it, HTML already turned into text."""
+
+    network: NetworkName
+    uri: str  # canonical and the same on every server: Mastodon status uri, Bluesky at:// URI
+    id: str  # the id our own server uses (what PostRef.id holds for the bot's posts)
+    url: str
+    author: Author
+    text: str
+    created_at: datetime
+    reply_to: str | None = None  # id (as in PostRef.id) of the post replied to
+    quote_of: str | None = None  # id of the quoted post
+    tags: tuple[str, ...] = ()  # hashtags, lowercase, without '#'
+    edited_at: datetime | None = None
+    likes: int = 0  # favourites / likes
+    reposts: int = 0  # boosts / reposts
+
+
+@dataclass(frozen=True)
+class ChatThread:
+    """What a reader needs to know about a chat to collect its conversation."""
+
+    chat_id: str
+    hashtag: str
+    since: datetime  # the chat's first post
+    bot_posts: tuple[PostRef, ...]  # the bot's posts of the chat on this network, in order
+
+
+@dataclass(frozen=True)
+class Collected:
+    """One collection round: new or changed posts, deletions, and where to resume."""
+
+    posts: tuple[SeenPost, ...] = ()
+    deleted: tuple[str, ...] = ()  # uris of posts that no longer exist
+    cursors: dict[str, str] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Reader(Protocol):
+    """A network that can return a chat's conversation (hashtag, threads, mentions)."""
+
+    name: NetworkName
+
+    def collect(self, thread: ChatThread, cursors: dict[str, str]) -> Collected:
+        """Posts new or changed since ``cursors`` (opaque, per source), and the new cursors.
+
+        Must not skip posts between rounds: a short page is not the end, and a
+        rate limit raises RateLimited so the caller resumes from the same cursors.
+        """
+        ...

@@ -34,7 +34,6 @@ from atproto_client import Client, models
 from atproto_client.client.session import Session, SessionEvent
 from atproto_client.exceptions import (
     AtProtocolError,
-    BadRequestError,
     InvokeTimeoutError,
     LoginRequiredError,
     ModelError,
@@ -416,20 +415,32 @@ class BlueskyNetwork:
                 data = attachment.path.read_bytes()
                 with Image.open(attachment.path) as picture:
                     width, height = picture.size
+                    mime = Image.MIME.get(picture.format or "", "application/octet-stream")
             except (OSError, UnidentifiedImageError) as exc:
                 raise errors.Rejected(f"cannot read the image {attachment.path}: {exc}") from exc
-            blob = self._upload(data)
+            blob = self._upload(data, mime)
             images.append(
                 models.AppBskyEmbedImages.Image(
                     alt=attachment.alt,
-                    image=blob.blob,
+                    image=blob,
                     aspect_ratio=models.AppBskyEmbedDefs.AspectRatio(width=width, height=height),
                 )
             )
         return models.AppBskyEmbedImages.Main(images=images)
 
-    def _upload(self, data: bytes) -> models.ComAtprotoRepoUploadBlob.Response:
-        return self._call("uploading an image", lambda: self._client.upload_blob(data))
+    def _upload(self, data: bytes, mime: str) -> Any:
+        # Raw bytes as the body (the SDK's upload_blob passes them in a way
+        # httpx deprecates).
+        response = self._call(
+            "uploading an image",
+            lambda: self._client.invoke_procedure(
+                "com.atproto.repo.uploadBlob", content=data, headers={"Content-Type": mime}
+            ),
+        )
+        try:
+            return models.ComAtprotoRepoUploadBlob.Response.model_validate(response.content).blob
+        except ValueError as exc:
+            raise errors.Transient(f"uploading an image: unexpected answer ({exc})") from exc
 
     def _resolve_handle(self, handle: str) -> str | None:
         handle = handle.lower()
@@ -478,15 +489,16 @@ class BlueskyNetwork:
                     self._client.login(session_string=stored, fetch_bsky_profile=False)
                     # Ask the server: this also refreshes an access token near expiry.
                     self._client.com.atproto.server.get_session()
-                except (BadRequestError, UnauthorizedError, LoginRequiredError) as exc:
+                except (ValueError, AtProtocolError) as exc:
+                    if isinstance(exc, AtProtocolError) and _unreachable(exc):
+                        # Not a verdict on the session: keep it, try again later.
+                        raise translate(exc, "resuming the Bluesky session") from exc
                     _status, error, _message = xrpc_error(exc)
-                    log.info("bluesky stored session rejected", handle=self.handle, error=error)
-                except (ValueError, ModelError) as exc:
-                    log.warning(
-                        "bluesky stored session unreadable", handle=self.handle, error=str(exc)
+                    log.info(
+                        "bluesky stored session rejected",
+                        handle=self.handle,
+                        error=error or type(exc).__name__,
                     )
-                except AtProtocolError as exc:
-                    raise translate(exc, "resuming the Bluesky session") from exc
                 else:
                     self._signed_in = True
                     log.info("bluesky session resumed", handle=self.handle)
@@ -543,6 +555,14 @@ class BlueskyNetwork:
                     continue
                 raise translate(exc, what, self._clock()) from exc
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _unreachable(exc: AtProtocolError) -> bool:
+    """Whether an error says nothing about the request itself (no answer, 5xx, 429)."""
+    status, _error, _message = xrpc_error(exc)
+    if isinstance(exc, NetworkError) and status in (None, 502):
+        return True
+    return status is not None and (status == 429 or status >= 500)
 
 
 class _AlreadyThere(Exception):

@@ -16,10 +16,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 
-from chatbot.networks.base import PostRef, PostRequest
+from chatbot.networks.base import Author, ChatThread, Collected, PostRef, PostRequest, SeenPost
 from chatbot.script import NetworkName
 from chatbot.store import Store, local_posts_table
 from chatbot.text import Limits
@@ -53,6 +54,7 @@ class Persona:
     role: str
     eagerness: float  # chance to answer a question
     joins_at: int = 1  # the question a latecomer first sees
+    bio: str = ""
 
 
 PERSONAS: tuple[Persona, ...] = (
@@ -60,7 +62,7 @@ PERSONAS: tuple[Persona, ...] = (
     Persona("coachdavis", "Marcus Davis", "instructional coach, district office", 0.9),
     Persona("principal_lee", "Grace Lee", "principal at Oak Ridge Middle School", 0.7),
     Persona("mr_okafor", "Chidi Okafor", "high school science teacher", 0.85),
-    Persona("librarian_jo", "Jo Martinez", "school librarian", 0.6),
+    Persona("librarian_jo", "Jo Martinez", "school librarian", 0.6, bio="Librarian. #nobot"),
     Persona("newteacher_sam", "Sam Patel", "first-year math teacher", 0.8, joins_at=3),
     Persona("techcoach_kim", "Hana Kim", "edtech coach", 0.75, joins_at=2),
 )
@@ -185,6 +187,57 @@ class LocalNetwork:
                 for r in conn.execute(query)
             ]
 
+    def collect(self, thread: ChatThread, cursors: dict[str, str]) -> Collected:
+        """The chat's posts that are visible now: with the hashtag or in the chat's thread."""
+        after_time, _, after_id = cursors.get("posts", "").partition("|")
+        since = datetime.fromisoformat(after_time) if after_time else thread.since
+        last_id = int(after_id or 0)
+        ids = {int(ref.id) for ref in thread.bot_posts}
+        tag = f"#{thread.hashtag}".casefold()
+        c = local_posts_table.c
+        query = (
+            sa.select(local_posts_table)
+            .where(
+                c.created_at <= self._clock(),
+                sa.or_(c.created_at > since, sa.and_(c.created_at == since, c.id > last_id)),
+                c.author != BOT_AUTHOR,
+            )
+            .order_by(c.created_at, c.id)
+        )
+        posts = []
+        cursor = cursors.get("posts", "")
+        with self._store.engine.begin() as conn:
+            for row in conn.execute(query):
+                cursor = f"{row.created_at.isoformat()}|{row.id}"
+                in_thread = row.root in ids or row.reply_to in ids
+                if not in_thread and tag not in row.text.casefold():
+                    continue
+                posts.append(self._seen(row))
+        return Collected(posts=tuple(posts), cursors={"posts": cursor} if cursor else {})
+
+    def _seen(self, row: sa.Row[Any]) -> SeenPost:
+        persona = _PERSONAS_BY_HANDLE.get(row.author)
+        opt_out = "#nobot in the profile" if persona and "#nobot" in persona.bio.lower() else ""
+        author = Author(
+            network=NetworkName.LOCAL,
+            id=row.author,
+            handle=row.author,
+            display_name=row.author_name,
+            url=f"local:/@{row.author}",
+            opt_out=opt_out,
+        )
+        return SeenPost(
+            network=NetworkName.LOCAL,
+            uri=f"local:/posts/{row.id}",
+            id=str(row.id),
+            url=f"local:/posts/{row.id}",
+            author=author,
+            text=row.text,
+            created_at=row.created_at,
+            reply_to=str(row.reply_to) if row.reply_to else None,
+            tags=tuple(t.lower() for t in re.findall(r"#(\w+)", row.text)),
+        )
+
     # --- simulated participants ---------------------------------------------------------
 
     def _later(self, now: datetime, rng: random.Random, low: float, high: float) -> datetime:
@@ -278,6 +331,9 @@ class LocalNetwork:
             "idempotency_key": None,
             "image_alt": None,
         }
+
+
+_PERSONAS_BY_HANDLE = {p.handle: p for p in PERSONAS}
 
 
 def _hashtag(text: str) -> str:

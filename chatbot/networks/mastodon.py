@@ -8,6 +8,7 @@ post among the account's own statuses.
 
 from __future__ import annotations
 
+import mimetypes
 import re
 import threading
 import time
@@ -57,6 +58,8 @@ MEDIA_WAIT = 5.0
 MEDIA_POLL = 0.5
 # When the instance's limits cannot be read, ask again after this long.
 LIMITS_RETRY = timedelta(minutes=5)
+# The oldest Mastodon the bot supports (the first with /api/v2/instance).
+ASSUMED_MASTODON_VERSION = "4.0.0"
 # When a 429 carries no usable reset time.
 DEFAULT_RATELIMIT_WAIT = timedelta(seconds=60)
 
@@ -141,6 +144,11 @@ class MastodonNetwork:
             request_timeout=timeout,
             session=session,
             user_agent="chatbot (hashtag chats for teachers)",
+            # Declared, not probed: the bot needs /api/v2/instance (Mastodon 4.0+),
+            # and Mastodon.py 2.3's own probe recurses without end when
+            # /api/v1/instance fails. "created" only refuses methods newer than that.
+            mastodon_version=ASSUMED_MASTODON_VERSION,
+            version_check_mode="created",
         )
         self._max_characters = max_characters
         self._clock = clock or (lambda: datetime.now(UTC))
@@ -266,16 +274,28 @@ class MastodonNetwork:
         return self._me
 
     def _upload(self, attachment: Attachment) -> Any:
-        media = self._call(
-            "uploading an image",
-            lambda: self._api.media_post(str(attachment.path), description=attachment.alt),
-        )
+        mime, _encoding = mimetypes.guess_type(attachment.path.name)
+        try:
+            # Opened here (not by path) so the file is closed whatever happens.
+            with attachment.path.open("rb") as data:
+                media = self._call(
+                    "uploading an image",
+                    lambda: self._api.media_post(
+                        data,
+                        mime_type=mime,
+                        description=attachment.alt,
+                        file_name=attachment.path.name,
+                    ),
+                )
+        except OSError as exc:
+            raise errors.Rejected(f"cannot read the image {attachment.path}: {exc}") from exc
         # /api/v2/media may answer before the image is processed (url still null);
         # a status cannot attach it until it is. Wait a little, bounded.
-        deadline = time.monotonic() + MEDIA_WAIT
+        polls = round(MEDIA_WAIT / MEDIA_POLL)
         while media.get("url") is None:
-            if time.monotonic() > deadline:
+            if polls <= 0:
                 raise errors.Transient("uploading an image: Mastodon is still processing it")
+            polls -= 1
             self._sleep(MEDIA_POLL)
             media = self._media(media)
         return media
