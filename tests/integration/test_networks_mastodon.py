@@ -1,0 +1,217 @@
+"""The real ``chatbot`` process against a real Mastodon API server (mastodon-mock).
+
+Everything is checked on the server: what exists, once, in which thread.
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mastodon import Mastodon
+
+from tests.integration.botrun import (
+    IMAGE_ALT,
+    BotFolder,
+    BotRunner,
+    bot_folder,
+    chat_script,
+    wait_until,
+)
+from tests.servers import MastodonServer
+
+SPEED = "30"  # the 4-minute script below takes 8 s
+
+
+@pytest.fixture
+def bots(chatbot_command: list[str], cli_env: dict[str, str]) -> Iterator[BotRunner]:
+    """Real ``chatbot`` processes; whatever still runs at the end of the test is killed."""
+    runner = BotRunner(chatbot_command, cli_env)
+    yield runner
+    runner.close()
+
+
+def _tag() -> str:
+    return f"MChat{secrets.token_hex(3)}"
+
+
+def _bot(server: MastodonServer, tmp_path: Path) -> tuple[BotFolder, Mastodon, str]:
+    account_id, token = server.create_account(f"bot{secrets.token_hex(3)}")
+    folder = bot_folder(tmp_path / "bot", mastodon=(server.api_base_url, token))
+    api = Mastodon(access_token=token, api_base_url=server.api_base_url)
+    return folder, api, account_id
+
+
+def _statuses(api: Mastodon, account_id: str) -> list[Any]:
+    """The account's statuses on the server, oldest first (every page)."""
+    page = api.account_statuses(account_id, limit=40)
+    found = list(page)
+    while page:
+        page = api.fetch_next(page)
+        found += list(page or [])
+    return sorted(found, key=lambda s: int(s.id))
+
+
+def _assert_one_thread(statuses: list[Any], texts: list[str]) -> None:
+    """Exactly these texts, each once, in order, each replying to the one before."""
+    from chatbot.answers import html_to_text
+
+    assert [html_to_text(s.content) for s in statuses] == texts
+    assert statuses[0].in_reply_to_id is None
+    for previous, status in itertools.pairwise(statuses):
+        assert str(status.in_reply_to_id) == str(previous.id)
+
+
+def test_accelerated_chat_is_one_thread_with_alt_text(
+    mastodon_server: MastodonServer, tmp_path: Path, bots: BotRunner
+) -> None:
+    """A whole chat (reminder, welcome, three questions, closing): one thread, each post once."""
+    folder, api, account_id = _bot(mastodon_server, tmp_path)
+    tag = _tag()
+    folder.write_script(
+        "chat.yaml", chat_script(chat_id="mchat", hashtag=tag, networks=["mastodon"])
+    )
+
+    process = bots.run(folder, "run", "--speed", SPEED, "--config", str(folder.config))
+
+    units = folder.units("mastodon")
+    assert [u["step_key"] for u in units] == [
+        "reminder-1", "welcome", "q1", "q2", "q3", "closing",
+    ]  # fmt: skip
+    assert {u["state"] for u in units} == {"posted"}
+    statuses = _statuses(api, account_id)
+    _assert_one_thread(statuses, [u["text"] for u in units])
+    assert [str(s.id) for s in statuses] == [u["remote_id"] for u in units]
+    assert {s.visibility for s in statuses} == {"public"}
+    assert all(f"#{tag}" in u["text"] for u in units)
+    with_media = [s for s in statuses if s.media_attachments]
+    assert [s.content for s in with_media] == [statuses[3].content]  # Q2
+    assert [m.description for m in with_media[0].media_attachments] == [IMAGE_ALT]
+    assert [str(s.id) for s in api.timeline_hashtag(tag, limit=40)] == [
+        str(s.id) for s in reversed(statuses)
+    ]
+    assert process.events().count("posted") == 6
+
+
+def test_kill_between_intent_and_result_then_restart_posts_once(
+    mastodon_server: MastodonServer, tmp_path: Path, bots: BotRunner
+) -> None:
+    """SIGKILL after Q1 reached the server but before it was recorded: after a restart, once."""
+    folder, api, account_id = _bot(mastodon_server, tmp_path)
+    start = datetime.now(UTC) + timedelta(seconds=4)
+    folder.write_script(
+        "chat.yaml",
+        chat_script(
+            chat_id="mkill",
+            hashtag=_tag(),
+            networks=["mastodon"],
+            start=start,
+            reminder=False,
+            questions=("First question?", "Second question?"),
+            image_question=None,
+            first_question_at="2s",
+            spacing="2s",
+            closing_at="6s",
+        ),
+    )
+    args = ("run", "--config", str(folder.config))
+    first = bots.start(folder, *args, extra_env={"CHATBOT_TEST_HOLD_AFTER_POST": "mastodon:2"})
+    first.wait_for_event("fault injection: holding after post", timeout=30)
+
+    q1 = next(u for u in folder.units("mastodon") if u["step_key"] == "q1")
+    assert q1["state"] == "intent"  # the result was never recorded
+    assert "Q1: First question?" in [s.content for s in _statuses(api, account_id)][-1]
+    first.kill()
+
+    second = bots.start(folder, *args)
+    wait_until(
+        lambda: {u["state"] for u in folder.units("mastodon")} == {"posted"},
+        timeout=30,
+        what="every step posted after the restart",
+        process=second,
+    )
+    stop_seconds = second.terminate()
+
+    units = folder.units("mastodon")
+    statuses = _statuses(api, account_id)
+    _assert_one_thread(statuses, [u["text"] for u in units])
+    assert [str(s.id) for s in statuses] == [u["remote_id"] for u in units]
+    assert stop_seconds < 10
+
+
+def test_rate_limit_waits_for_the_reset_then_posts_once(
+    mastodon_server: MastodonServer, tmp_path: Path, bots: BotRunner
+) -> None:
+    """A 429 with X-RateLimit-Reset: the welcome goes out once, at the reset, not before."""
+    folder, api, account_id = _bot(mastodon_server, tmp_path)
+    folder.write_script(
+        "chat.yaml",
+        chat_script(
+            chat_id="mlimit",
+            hashtag=_tag(),
+            networks=["mastodon"],
+            reminder=False,
+            questions=("Only question?",),
+            image_question=None,
+        ),
+    )
+    reset = datetime.now(UTC) + timedelta(seconds=7)
+    mastodon_server.inject_fault("/api/v1/statuses", status=429, count=1, reset=reset)
+    try:
+        process = bots.run(folder, "run", "--speed", SPEED, "--config", str(folder.config))
+        assert mastodon_server.faults() == []  # the 429 was served
+    finally:
+        mastodon_server.clear_faults()
+
+    statuses = _statuses(api, account_id)
+    units = folder.units("mastodon")
+    _assert_one_thread(statuses, [u["text"] for u in units])
+    welcome = statuses[0]
+    # Mastodon.py corrects the reset by the server's Date header (1 s resolution).
+    assert welcome.created_at >= reset - timedelta(seconds=1.5)
+    retries = [r for r in process.records() if r.get("event") == "will retry"]
+    assert len(retries) == 1
+    assert retries[0]["step"] == "welcome"
+    assert "rate limited until" in retries[0]["reason"]
+    assert abs(datetime.fromisoformat(retries[0]["at"]) - reset) < timedelta(seconds=1.5)
+
+
+def test_check_reports_account_limits_bot_flag_and_feed(
+    mastodon_server: MastodonServer, tmp_path: Path, bots: BotRunner
+) -> None:
+    """chatbot check signs in, reads the limits, the bot flag and the feed; posts nothing."""
+    folder, api, account_id = _bot(mastodon_server, tmp_path)
+    tag = _tag()
+    api.account_update_credentials(bot=True)
+    api.status_post(f"warming up #{tag}")
+    folder.write_script(
+        "chat.yaml", chat_script(chat_id="mcheck", hashtag=tag, networks=["mastodon"])
+    )
+    code, out = bots.call(folder, "check", "--config", str(folder.config))
+    assert code == 0, out
+    me = api.account_verify_credentials()
+    assert f"signed in as @{me.acct}@" in out
+    assert f"(id {account_id})" in out
+    assert "posts may be up to 500 characters (as the instance says)" in out
+    assert "the account carries the bot flag" in out
+    assert f"the #{tag} feed is readable (1 recent post(s))" in out
+    assert "1 chat script(s) fit the limits above" in out
+    assert len(_statuses(api, account_id)) == 1  # nothing was posted
+
+    api.account_update_credentials(bot=False)
+    code, out = bots.call(folder, "check", "--config", str(folder.config))
+    assert code == 0, out
+    assert "warning  the account is not marked as a bot" in out
+    assert "This is an automated account" in out
+
+    wrong = bot_folder(tmp_path / "wrong", mastodon=(mastodon_server.api_base_url, "not-a-token"))
+    code, out = bots.call(wrong, "check", "--config", str(wrong.config))
+    assert code == 1, out
+    assert "problem  the credentials were refused" in out
+    assert "Not ready: 1 problem(s)" in out
+    assert "not-a-token" not in out
