@@ -199,6 +199,7 @@ def run(
         speed=speed,
         answer_tail=loaded.config.answer_tail,
         moderation=loaded.config.moderation,
+        transcript_url=loaded.config.transcript_url,
     )
     stop = threading.Event()
 

@@ -164,6 +164,11 @@ class Config(Model):
         description="How long after the closing answers are collected.",
     )
     log_format: Literal["auto", "json", "text"] = "auto"
+    transcript_url: str = Field(
+        default="",
+        description="Where transcripts are published, linked from the recap: "
+        "https://district.example/chats/{chat_id}.html",
+    )
     moderation: Moderation = Field(default_factory=Moderation)
     identities: list[Identity] = Field(
         default_factory=list, description="Link one person's Mastodon and Bluesky accounts."

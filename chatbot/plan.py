@@ -101,11 +101,14 @@ class ChatPlan:
     steps: tuple[Step, ...]
     next_start: datetime | None = None
 
+    def find_step(self, key: str) -> Step | None:
+        return next((step for step in self.steps if step.key == key), None)
+
     def step(self, key: str) -> Step:
-        for step in self.steps:
-            if step.key == key:
-                return step
-        raise KeyError(key)
+        found = self.find_step(key)
+        if found is None:
+            raise KeyError(key)
+        return found
 
 
 class PlaceholderError(ValueError):
@@ -189,7 +192,8 @@ def chat_id(script_id: str, script: ChatScript, start: datetime) -> str:
     return f"{script_id}-{local_date.isoformat()}"
 
 
-def _credit(person: Person, network: NetworkName) -> str:
+def credit(person: Person, network: NetworkName) -> str:
+    """A person as named in a post on ``network``: name and account (a mention)."""
     if network is NetworkName.MASTODON and person.mastodon:
         return f"{person.name} ({person.mastodon})"
     if network is NetworkName.BLUESKY and person.bluesky and not person.bluesky.startswith("did:"):
@@ -197,7 +201,8 @@ def _credit(person: Person, network: NetworkName) -> str:
     return person.name
 
 
-def _join(names: list[str]) -> str:
+def join_names(names: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
     if len(names) <= 1:
         return "".join(names)
     return ", ".join(names[:-1]) + " and " + names[-1]
@@ -215,22 +220,27 @@ def _values(
     values = {
         "hashtag": f"#{script.hashtag}",
         "title": script.title,
-        "moderators": _join([_credit(p, network) for p in script.moderators]),
-        "co_moderators": _join([_credit(p, network) for p in script.co_moderators]),
+        "moderators": join_names([credit(p, network) for p in script.moderators]),
+        "co_moderators": join_names([credit(p, network) for p in script.co_moderators]),
         "date": f"{local:%A}, {local:%B} {local.day}",
         "time": _clock(local),
         "timezone": script.timezone,
     }
     if script.guest is not None:
-        values["guest"] = _credit(script.guest, network)
+        values["guest"] = credit(script.guest, network)
     if next_start is not None:
-        nxt = localtime.to_local(next_start, tz)
-        values["next_chat"] = f"{nxt:%A}, {nxt:%B} {nxt.day} at {_clock(nxt)}"
+        values["next_chat"] = describe_start(next_start, script.timezone)
     elif script.is_series:
         values["next_chat"] = "a date to be announced"
     if number is not None:
         values["n"] = str(number)
     return values
+
+
+def describe_start(start: datetime, timezone: str) -> str:
+    """``Thursday, February 4 at 8:00 PM EST`` in the chat's time zone."""
+    local = localtime.to_local(start, localtime.zone(timezone))
+    return f"{local:%A}, {local:%B} {local.day} at {_clock(local)}"
 
 
 def _clock(local: datetime) -> str:

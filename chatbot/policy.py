@@ -17,6 +17,9 @@ from chatbot.script import NetworkName
 from chatbot.store import DONE_STATES, ChatRow, ChatState, UnitRow, UnitState
 
 LEAD_KINDS = frozenset({"reminder"})  # steps before the chat proper
+# A recap is worth posting long after its time (the bot was down at the end of the
+# chat): it summarises, it does not interrupt.
+RECAP_GRACE = timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,8 @@ def decide(chat: ChatRow, units: Sequence[UnitRow], now: datetime, policy: LateP
                 wakes.append(due)
                 break
             late = now - due
-            if late <= policy.step_grace:
+            grace = RECAP_GRACE if unit.kind == "recap" else policy.step_grace
+            if late <= grace:
                 actions.append(Post(unit))
             elif unit.state is UnitState.INTENT:
                 actions.append(Reconcile(unit, _late_reason(late, policy)))

@@ -39,6 +39,8 @@ from chatbot.networks.base import (
     idempotency_key,
 )
 from chatbot.plan import ChatPlan, StepKind, plan_chat, plan_upcoming
+from chatbot.recap import compose as compose_recap
+from chatbot.recap import facts_for
 from chatbot.script import Moderation, NetworkName
 from chatbot.store import ChatState, PlannedUnit, Store, UnitRow, UnitState
 from chatbot.text import Facet, Limits, bluesky_facets
@@ -116,6 +118,7 @@ class Runner:
         answer_tail: timedelta = timedelta(minutes=30),
         moderation: Moderation | None = None,
         collect_every: timedelta = COLLECT_EVERY,
+        transcript_url: str = "",
     ) -> None:
         self.store = store
         self.networks = dict(networks)
@@ -132,6 +135,7 @@ class Runner:
         self._plans: dict[str, ChatPlan] = {}
         self._scripts: dict[str, LoadedScript] = {}
         self.answer_tail = answer_tail
+        self.transcript_url = transcript_url
         self.moderation = moderation or Moderation()
         self.collect_every = max(collect_every / speed, MIN_COLLECT_EVERY)
         self._digests: dict[str, str] = {}
@@ -336,6 +340,23 @@ class Runner:
             for seq, step in enumerate(plan.steps)
             for network, post in step.posts.items()
         ]
+        networks = list(dict.fromkeys(n for step in plan.steps for n in step.posts))
+        units += [
+            # The recap's text is composed when it is due, from what was collected.
+            PlannedUnit(
+                step_key=step.key,
+                network=network,
+                seq=seq,
+                kind=step.kind.value,
+                number=None,
+                planned_at=step.at,
+                idempotency_key=idempotency_key(plan.chat_id, step.key, network),
+                text="",
+            )
+            for seq, step in enumerate(plan.steps)
+            if step.kind is StepKind.RECAP
+            for network in networks
+        ]
         self.store.plan_units(plan.chat_id, units)
         log.info(
             "scheduled" if known is None else "rescheduled",
@@ -452,6 +473,8 @@ class Runner:
 
     def build_request(self, chat_id: str, unit: UnitRow) -> PostRequest:
         units = [u for u in self.store.units(chat_id) if u.network is unit.network]
+        # The chat is one thread; the recap starts a thread of its own.
+        units = [u for u in units if (u.kind == StepKind.RECAP) == (unit.kind == StepKind.RECAP)]
         posted = [u for u in units if u.state is UnitState.POSTED and u.remote is not None]
         earlier = [u for u in posted if u.seq < unit.seq]
         root = posted[0].remote if posted and posted[0].seq < unit.seq else None
@@ -460,8 +483,9 @@ class Runner:
         facets: tuple[Facet, ...] = ()
         attachments: tuple[Attachment, ...] = ()
         plan = self._plans.get(chat_id)
-        if plan is not None:
-            rendered = plan.step(unit.step_key).posts.get(unit.network)
+        step = plan.find_step(unit.step_key) if plan is not None else None
+        if plan is not None and step is not None:
+            rendered = step.posts.get(unit.network)
             if rendered is not None:
                 text, facets = rendered.text, rendered.facets
                 if rendered.image_path and rendered.image_alt:
@@ -478,11 +502,64 @@ class Runner:
             root=root,
             parent=parent,
             visibility=self.visibility.for_kind(unit.kind),
+            kind=unit.kind,
+            number=unit.number,
             created_at=unit.planned_at,
             first_attempt_at=unit.intent_at,
         )
 
+    def _compose_recap(self, chat_id: str, unit: UnitRow) -> UnitRow | None:
+        """Write the recap thread for ``unit``'s network into the store: its first post
+        becomes this unit's text, the others follow as units of their own."""
+        plan = self._plans.get(chat_id)
+        chat = self.store.chat(chat_id)
+        loaded = self._scripts.get(chat.script_id) if chat else None
+        if plan is None or loaded is None:
+            self.store.mark_done(
+                chat_id,
+                unit.step_key,
+                unit.network,
+                UnitState.SKIPPED,
+                "no script to build the recap from",
+            )
+            return None
+        self.collect(chat_id)  # a last reading, so the recap counts every answer
+        facts = facts_for(
+            self.store, plan, loaded.script, unit.network, transcript_url=self.transcript_url
+        )
+        parts = compose_recap(facts, unit.network, self.networks[unit.network].limits())
+        self.store.set_unit_text(chat_id, unit.step_key, unit.network, parts[0])
+        self.store.add_units(
+            chat_id,
+            [
+                PlannedUnit(
+                    step_key=f"{unit.step_key}-{index}",
+                    network=unit.network,
+                    seq=unit.seq + index - 1,
+                    kind=unit.kind,
+                    number=None,
+                    planned_at=unit.planned_at,
+                    idempotency_key=idempotency_key(
+                        chat_id, f"{unit.step_key}-{index}", unit.network
+                    ),
+                    text=text,
+                )
+                for index, text in enumerate(parts[1:], start=2)
+            ],
+        )
+        log.info("recap composed", chat=chat_id, network=unit.network.value, posts=len(parts))
+        return next(
+            u
+            for u in self.store.units(chat_id)
+            if u.step_key == unit.step_key and u.network is unit.network
+        )
+
     def _post(self, chat_id: str, unit: UnitRow) -> None:
+        if unit.kind == StepKind.RECAP and not unit.text:
+            composed = self._compose_recap(chat_id, unit)
+            if composed is None:
+                return
+            unit = composed
         network = self.networks[unit.network]
         request = self.build_request(chat_id, unit)
         due = policy.due_at(self.store.chat(chat_id) or _missing(chat_id), unit)

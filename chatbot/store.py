@@ -35,6 +35,9 @@ class UnitState(StrEnum):
     CANCELLED = "cancelled"  # the script was removed or the chat replanned without it
 
 
+# The recap's posts are composed when the recap is due, from the answers collected.
+RUN_TIME_KIND = "recap"
+
 DONE_STATES = frozenset(
     {UnitState.POSTED, UnitState.SKIPPED, UnitState.FAILED, UnitState.CANCELLED}
 )
@@ -528,6 +531,8 @@ class Store:
                             **plan_values,
                         )
                     )
+                elif row.kind == RUN_TIME_KIND:
+                    continue  # composed at run time: the plan does not own its text
                 elif row.state in (UnitState.PENDING, UnitState.CANCELLED):
                     conn.execute(
                         units_table.update()
@@ -535,7 +540,11 @@ class Store:
                         .values(state=UnitState.PENDING, reason="", **plan_values)
                     )
             for key, row in existing.items():
-                if key not in wanted and row.state == UnitState.PENDING:
+                if (
+                    key not in wanted
+                    and row.state == UnitState.PENDING
+                    and row.kind != RUN_TIME_KIND
+                ):
                     conn.execute(
                         units_table.update()
                         .where(_unit_where(chat_id, *key))
@@ -861,6 +870,56 @@ class Store:
                 for r in conn.execute(query)
             ]
 
+    def authors_before(
+        self, script_id: str, chat_id: str, before: datetime
+    ) -> set[tuple[NetworkName, str]]:
+        """(network, account) of everyone who posted in earlier chats of the same script."""
+        s, c = seen_posts_table.c, chats_table.c
+        query = (
+            sa.select(s.network, s.author_id)
+            .join(chats_table, c.chat_id == s.chat_id)
+            .where(c.script_id == script_id, c.chat_id != chat_id, c.start_at < before)
+            .distinct()
+        )
+        with self._tx() as conn:
+            return {(NetworkName(r.network), r.author_id) for r in conn.execute(query)}
+
+    def add_units(self, chat_id: str, units: Sequence[PlannedUnit]) -> None:
+        """Units decided at run time (the recap's posts), pending, after the planned ones."""
+        now = _utcnow()
+        with self._tx() as conn:
+            for unit in units:
+                exists = conn.execute(
+                    sa.select(units_table.c.state).where(
+                        _unit_where(chat_id, unit.step_key, unit.network.value)
+                    )
+                ).first()
+                if exists:
+                    continue
+                conn.execute(
+                    units_table.insert().values(
+                        chat_id=chat_id,
+                        step_key=unit.step_key,
+                        network=unit.network.value,
+                        seq=unit.seq,
+                        kind=unit.kind,
+                        number=unit.number,
+                        planned_at=unit.planned_at,
+                        state=UnitState.PENDING,
+                        idempotency_key=unit.idempotency_key,
+                        text=unit.text,
+                        updated_at=now,
+                    )
+                )
+
+    def set_unit_text(self, chat_id: str, step_key: str, network: NetworkName, text: str) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                units_table.update()
+                .where(_unit_where(chat_id, step_key, network.value))
+                .values(text=text, updated_at=_utcnow())
+            )
+
     def cursors(self, chat_id: str, network: NetworkName) -> dict[str, str]:
         with self._tx() as conn:
             rows = conn.execute(
@@ -923,6 +982,88 @@ class Store:
         with self._tx() as conn:
             return [
                 EventRow(r.at, r.level, r.chat_id, r.step_key, r.network, r.message)
+                for r in conn.execute(query)
+            ]
+
+    # --- after the chat: transcripts and participation (read only) ----------------------
+
+    def post_authors(self, chat_id: str) -> dict[tuple[NetworkName, str], Author]:
+        """The authors of the chat's stored posts as last seen, by (network, account id)."""
+        p, s = participants_table.c, seen_posts_table.c
+        posted = (
+            sa.select(s.network, s.author_id).where(s.chat_id == chat_id).distinct().subquery()
+        )
+        query = sa.select(participants_table).join(
+            posted, sa.and_(p.network == posted.c.network, p.account_id == posted.c.author_id)
+        )
+        with self._tx() as conn:
+            return {
+                (NetworkName(r.network), r.account_id): Author(
+                    network=NetworkName(r.network),
+                    id=r.account_id,
+                    handle=r.handle,
+                    display_name=r.display_name,
+                    url=r.url,
+                    bot=r.bot,
+                    opt_out=r.opt_out,
+                )
+                for r in conn.execute(query)
+            }
+
+    def participation(
+        self, chat_ids: Sequence[str], kinds: Sequence[str]
+    ) -> list[tuple[str, Author, int]]:
+        """(chat id, author, answers) for each author of a non-deleted post of ``kinds``."""
+        p, s, a = participants_table.c, seen_posts_table.c, answers_table.c
+        posted = (
+            sa.select(s.chat_id, s.network, s.author_id)
+            .where(
+                s.chat_id.in_(list(chat_ids)), s.kind.in_(list(kinds)), s.deleted_at.is_(None)
+            )
+            .distinct()
+            .subquery()
+        )
+        counted = (
+            sa.select(a.chat_id, a.network, a.author_id, sa.func.count().label("answers"))
+            .where(a.chat_id.in_(list(chat_ids)))
+            .group_by(a.chat_id, a.network, a.author_id)
+            .subquery()
+        )
+        query = (
+            sa.select(
+                posted.c.chat_id,
+                participants_table,
+                sa.func.coalesce(counted.c.answers, 0).label("answers"),
+            )
+            .join(
+                participants_table,
+                sa.and_(p.network == posted.c.network, p.account_id == posted.c.author_id),
+            )
+            .outerjoin(
+                counted,
+                sa.and_(
+                    counted.c.chat_id == posted.c.chat_id,
+                    counted.c.network == posted.c.network,
+                    counted.c.author_id == posted.c.author_id,
+                ),
+            )
+            .order_by(posted.c.chat_id, p.network, p.account_id)
+        )
+        with self._tx() as conn:
+            return [
+                (
+                    r.chat_id,
+                    Author(
+                        network=NetworkName(r.network),
+                        id=r.account_id,
+                        handle=r.handle,
+                        display_name=r.display_name,
+                        url=r.url,
+                        bot=r.bot,
+                        opt_out=r.opt_out,
+                    ),
+                    int(r.answers),
+                )
                 for r in conn.execute(query)
             ]
 

@@ -45,6 +45,7 @@ def _script(start: datetime, spacing: str = "2s") -> str:
           - {{text: "Second question?"}}
           - {{text: "Third question?"}}
         closing: {{text: "Thanks for joining {{hashtag}}"}}
+        recap: {{enabled: false}}
         """
     )
 

@@ -101,8 +101,22 @@ def test_a_whole_chat_is_posted_in_order_exactly_once(harness: Harness) -> None:
     ]
     posts = [p for p in harness.local.posts(include_future=True) if p.author == BOT_AUTHOR]
     assert [p.reply_to for p in posts] == [None, *[p.id for p in posts[:-1]]]
+
+
+def test_the_recap_is_a_thread_of_its_own_after_the_closing(harness: Harness) -> None:
+    """At recap time the bot posts a recap thread, its first post top-level, then the chat is done."""
+    for minutes in (-60, 0, 6, 15, 24, 33, 48):
+        harness.at(minutes)
+    posts = [p for p in harness.local.posts(include_future=True) if p.author == BOT_AUTHOR]
+    recap = posts[6:]
+    assert recap[0].text.startswith("Recap of #Rehearse: Rehearsal.")
+    assert recap[0].reply_to is None
+    assert [p.reply_to for p in recap[1:]] == [p.id for p in recap[:-1]]
+    assert any(p.text.startswith("Q2: Second question?") for p in recap)
     chat = harness.store.chat(CHAT)
     assert chat is not None and chat.state is ChatState.DONE
+    harness.at(50)
+    assert len([p for p in harness.local.posts(include_future=True) if p.author == BOT_AUTHOR]) == len(posts)
 
 
 def test_the_runner_returns_the_time_of_the_next_step(harness: Harness) -> None:
@@ -184,7 +198,7 @@ def test_a_broken_edit_keeps_the_last_good_version_scheduled(harness: Harness) -
     harness.runner.sync()
     errors = [e.message for e in harness.store.events(levels=["error"])]
     assert any('unknown key "questons"' in e for e in errors)
-    assert len(harness.store.units(CHAT)) == 6
+    assert len(harness.store.units(CHAT)) == 7  # six posts and the recap
     for minutes in (-60, 0, 6):
         harness.at(minutes)
     assert "Q1: First question? #Rehearse" in harness.bot_posts()

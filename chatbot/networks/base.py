@@ -50,6 +50,8 @@ class PostRequest:
     parent: PostRef | None = None  # the post this one replies to
     visibility: Visibility = Visibility.PUBLIC
     tags: tuple[str, ...] = ()  # extra tags a network can carry outside the text
+    kind: str = ""  # the step's kind (welcome, question, recap ...), for the local simulation
+    number: int | None = None  # the question's number
     created_at: datetime | None = None  # the step's planned time: stable across retries
     first_attempt_at: datetime | None = None  # when an earlier attempt began, if there was one
 

@@ -147,7 +147,7 @@ class LocalNetwork:
             ).inserted_primary_key
             new_id = int(post_id[0]) if post_id else 0
             if self._participants:
-                self._simulate(conn, new_id, root or new_id, request.text, now)
+                self._simulate(conn, new_id, root or new_id, request, now)
         if self._delay_after:
             time.sleep(self._delay_after)  # the answer is slow to come back, as configured
         return PostRef(NetworkName.LOCAL, str(new_id), f"local:/posts/{new_id}")
@@ -244,14 +244,17 @@ class LocalNetwork:
         return now + timedelta(seconds=rng.uniform(low, high) / self._time_scale)
 
     def _simulate(
-        self, conn: sa.Connection, post_id: int, root: int, text: str, now: datetime
+        self, conn: sa.Connection, post_id: int, root: int, request: PostRequest, now: datetime
     ) -> None:
+        """Participants react to the chat's prompts: introductions and questions."""
+        text = request.text
         # Simulated people, not security: a seeded generator keeps runs reproducible.
         rng = random.Random(f"{self._seed}/{post_id}/{text}")  # noqa: S311
         hashtag = _hashtag(text)
-        question = re.match(r"^Q(\d+):", text)
         rows: list[dict[str, object]] = []
-        if re.search(r"introduce yourself|say hi", text, re.IGNORECASE):
+        if request.kind in ("welcome", "introductions") and re.search(
+            r"introduce yourself|say hi", text, re.IGNORECASE
+        ):
             for persona in PERSONAS:
                 if persona.joins_at == 1 and rng.random() < 0.85:
                     rows.append(
@@ -263,8 +266,8 @@ class LocalNetwork:
                             self._later(now, rng, 10, 100),
                         )
                     )
-        elif question:
-            number = int(question.group(1))
+        elif request.kind == "question" and request.number is not None:
+            number = request.number
             for persona in PERSONAS:
                 if persona.joins_at > number or rng.random() > persona.eagerness:
                     continue
