@@ -147,6 +147,13 @@ def _question_text(posted: str, number: int, hashtag: str) -> str:
     return re.sub(rf"\s*#{re.escape(hashtag)}\s*$", "", text, flags=re.IGNORECASE)
 
 
+def _without_tag(text: str, hashtag: str) -> str:
+    """An answer quoted without the chat's own hashtag (the recap carries it already)."""
+    return " ".join(
+        re.sub(rf"(?<!\w)#{re.escape(hashtag)}\b", " ", text, flags=re.IGNORECASE).split()
+    )
+
+
 def facts_for(
     store: Store,
     plan: ChatPlan,
@@ -169,7 +176,12 @@ def facts_for(
         public = [a for a in mine if not a.opt_out and a.url]
         public.sort(key=lambda a: (-(a.likes + a.reposts), a.created_at))
         highlights = tuple(
-            Highlight(a.display_name or a.handle, a.text, a.url, a.likes + a.reposts)
+            Highlight(
+                a.display_name or a.handle,
+                _without_tag(a.text, plan.hashtag),
+                a.url,
+                a.likes + a.reposts,
+            )
             for a in public[:HIGHLIGHTS]
         )
         questions.append(

@@ -104,7 +104,7 @@ def test_a_whole_chat_is_posted_in_order_exactly_once(harness: Harness) -> None:
 
 
 def test_the_recap_is_a_thread_of_its_own_after_the_closing(harness: Harness) -> None:
-    """At recap time the bot posts a recap thread, its first post top-level, then the chat is done."""
+    """At recap time the bot posts a recap thread of its own; then the chat is done."""
     for minutes in (-60, 0, 6, 15, 24, 33, 48):
         harness.at(minutes)
     posts = [p for p in harness.local.posts(include_future=True) if p.author == BOT_AUTHOR]
@@ -116,7 +116,8 @@ def test_the_recap_is_a_thread_of_its_own_after_the_closing(harness: Harness) ->
     chat = harness.store.chat(CHAT)
     assert chat is not None and chat.state is ChatState.DONE
     harness.at(50)
-    assert len([p for p in harness.local.posts(include_future=True) if p.author == BOT_AUTHOR]) == len(posts)
+    again = [p for p in harness.local.posts(include_future=True) if p.author == BOT_AUTHOR]
+    assert len(again) == len(posts)
 
 
 def test_the_runner_returns_the_time_of_the_next_step(harness: Harness) -> None:
