@@ -58,7 +58,7 @@ def shorten(text: str, limit: int = QUOTE_CHARS) -> str:
     clean = " ".join(text.split())
     if len(clean) <= limit:
         return clean
-    cut = clean[:limit].rsplit(" ", 1)[0].rstrip(",;:.-\u2013\u2014")  # dashes too
+    cut = clean[: limit + 1].rsplit(" ", 1)[0].rstrip(",;:.-\u2013\u2014")  # dashes too
     return f"{cut}…"
 
 

@@ -1,0 +1,153 @@
+"""The recap thread's text: limits, splitting, credits, and what is never shown."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import yaml
+
+from chatbot.collect import ingest, view_for
+from chatbot.networks.base import Author, Collected, PostRef, SeenPost
+from chatbot.plan import plan_chat
+from chatbot.recap import (
+    Highlight,
+    QuestionFacts,
+    RecapFacts,
+    compose,
+    facts_for,
+    shorten,
+    split_to_fit,
+)
+from chatbot.script import ChatScript, NetworkName
+from chatbot.store import PlannedUnit, Store
+from chatbot.text import Limits, measure
+
+LONG = "We rotate stations every twenty minutes and the kids love it. " * 6
+
+
+def facts(questions: int = 6) -> RecapFacts:
+    return RecapFacts(
+        title="Blended learning: station rotation that works",
+        hashtag="BLchat",
+        participants=42,
+        answers=187,
+        first_timers=9,
+        credits="our guest Dr. Lena Park (@lenapark.bsky.social)",
+        questions=tuple(
+            QuestionFacts(
+                n,
+                f"Question {n}: how do you make station rotation work in a class of thirty?",
+                20,
+                (
+                    Highlight("Ana Rivera", LONG, f"https://bsky.app/profile/ana/post/{n}a", 12),
+                    Highlight("Marcus Davis", LONG, f"https://bsky.app/profile/md/post/{n}b", 3),
+                ),
+            )
+            for n in range(1, questions + 1)
+        ),
+        next_chat="Thursday, February 4 at 8:00 PM EST",
+        transcript_url="https://district.example/chats/blchat-2027-01-07.html",
+    )
+
+
+def test_every_recap_post_fits_bluesky() -> None:
+    """Each post of a long recap stays within Bluesky's 300 graphemes."""
+    posts = compose(facts(), NetworkName.BLUESKY, Limits())
+    assert len(posts) > 8
+    assert all(measure(NetworkName.BLUESKY, p, Limits()).fits for p in posts)
+
+
+def test_every_recap_post_fits_a_small_mastodon_instance() -> None:
+    """With a 300-character Mastodon instance the recap is split to fit too."""
+    limits = Limits(mastodon_max_characters=300)
+    posts = compose(facts(), NetworkName.MASTODON, limits)
+    assert all(measure(NetworkName.MASTODON, p, limits).fits for p in posts)
+
+
+def test_the_headline_carries_the_numbers_and_the_thanks() -> None:
+    """The first post gives participants, answers, first-timers and thanks the guest."""
+    head = compose(facts(), NetworkName.MASTODON, Limits())[0]
+    assert "42 participants shared 187 answers" in head
+    assert "9 first-timers" in head
+    assert "Dr. Lena Park" in head
+
+
+def test_the_last_post_gives_the_next_chat_and_the_transcript() -> None:
+    """The recap ends with the next chat's date and the transcript link."""
+    last = compose(facts(), NetworkName.MASTODON, Limits())[-1]
+    assert "Thursday, February 4" in last
+    assert "https://district.example/chats/blchat-2027-01-07.html" in last
+
+
+def test_long_text_is_split_at_sentence_boundaries() -> None:
+    """A paragraph too long for one post is cut between sentences, not inside a word."""
+    parts = split_to_fit(LONG * 2, NetworkName.BLUESKY, Limits())
+    assert len(parts) > 1
+    assert all(p.endswith(".") for p in parts)
+
+
+def test_quotes_are_shortened_at_a_word() -> None:
+    """A highlight quotes the start of an answer and ends with an ellipsis at a word boundary."""
+    quoted = shorten("Timers on the board keep every group moving and on task all lesson", 30)
+    assert quoted == "Timers on the board keep every…"
+
+
+def test_opted_out_answers_are_never_quoted(tmp_path: Path) -> None:
+    """The most liked answer, from someone with #nobot in their bio, is not in the recap."""
+    script = ChatScript.model_validate(
+        yaml.safe_load(
+            """
+            title: T
+            hashtag: edchat
+            timezone: UTC
+            start: 2030-01-03 20:00
+            networks: [mastodon]
+            moderators: [{name: Host}]
+            welcome: {text: Hi}
+            questions: [{text: "First?"}]
+            closing: {text: Bye}
+            """
+        )
+    )
+    start = datetime(2030, 1, 3, 20, tzinfo=UTC)
+    plan = plan_chat(script, "t", start)
+    store = Store.open(f"sqlite:///{tmp_path / 'state.db'}")
+    store.upsert_chat(
+        chat_id=plan.chat_id,
+        script_id="t",
+        title="T",
+        hashtag="edchat",
+        timezone="UTC",
+        start_at=start,
+        end_at=plan.end,
+    )
+    net = NetworkName.MASTODON
+    store.plan_units(
+        plan.chat_id, [PlannedUnit("q1", net, 1, "question", 1, start, "k", "Q1: First?")]
+    )
+    store.mark_intent(plan.chat_id, "q1", net, "Q1: First?")
+    store.mark_posted(plan.chat_id, "q1", PostRef(net, "bot1"))
+
+    def answer(pid: str, author: Author, likes: int) -> SeenPost:
+        return SeenPost(
+            net,
+            f"uri-{pid}",
+            pid,
+            f"https://x.example/{pid}",
+            author,
+            f"A1: answer {pid} #edchat",
+            start + timedelta(minutes=8),
+            likes=likes,
+        )
+
+    shy = Author(net, "1", "shy@x.example", "Shy Person", opt_out="#nobot in the profile")
+    open_ = Author(net, "2", "open@x.example", "Open Person")
+    view = view_for(store, plan.chat_id, net, question_count=1)
+    ingest(store, view, Collected(posts=(answer("p1", shy, 50), answer("p2", open_, 1))))
+    result = facts_for(store, plan, script, net)
+    (question,) = result.questions
+    assert question.answers == 2
+    assert [h.name for h in question.highlights] == ["Open Person"]
+    text = "\n".join(compose(result, net, Limits()))
+    assert "Shy" not in text and "p1" not in text
