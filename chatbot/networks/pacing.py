@@ -1,0 +1,82 @@
+"""Pacing requests within a network's limits, with posting ahead of reading.
+
+One :class:`Pacer` per account and network is shared by the posting and the
+reading of every chat. It is a token bucket that keeps a reserve for posts:
+reading waits while the bucket is low, posting only when it is empty. After a
+429, nobody sends until the server's reset time.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+
+class Pacer:
+    """A token bucket of ``limit`` requests per ``period`` seconds, with a reserve for posts."""
+
+    def __init__(
+        self,
+        limit: int,
+        period: float,
+        *,
+        reserve: float = 0.2,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        wall: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        if limit < 1 or period <= 0:
+            raise ValueError("a pacer needs a positive limit and period")
+        self.capacity = float(limit)
+        self.rate = limit / period  # tokens per second
+        self.reserve = self.capacity * reserve  # tokens reading leaves for posting
+        self._tokens = self.capacity
+        self._stamp = monotonic()
+        self._blocked_until: datetime | None = None
+        self._monotonic = monotonic
+        self._sleep = sleep
+        self._wall = wall
+        self._lock = threading.Lock()
+
+    def _refill(self) -> None:
+        now = self._monotonic()
+        self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
+        self._stamp = now
+
+    def wait_time(self, *, posting: bool) -> float:
+        """Seconds until a request of this kind may go (0: now)."""
+        with self._lock:
+            self._refill()
+            blocked = 0.0
+            if self._blocked_until is not None:
+                blocked = max(0.0, (self._blocked_until - self._wall()).total_seconds())
+            floor = 0.0 if posting else self.reserve
+            missing = floor + 1.0 - self._tokens
+            return max(blocked, missing / self.rate if missing > 0 else 0.0)
+
+    def acquire(self, *, posting: bool, deadline: float | None = None) -> bool:
+        """Wait for a token and take it; False if ``deadline`` (seconds) would pass first."""
+        waited = 0.0
+        while True:
+            delay = self.wait_time(posting=posting)
+            if delay <= 0:
+                with self._lock:
+                    self._refill()
+                    floor = 0.0 if posting else self.reserve
+                    if self._tokens - 1.0 >= floor - 1e-9:
+                        self._tokens -= 1.0
+                        return True
+                continue
+            if deadline is not None and waited + delay > deadline:
+                return False
+            self._sleep(delay)
+            waited += delay
+
+    def block_until(self, when: datetime) -> None:
+        """The server said 429 until ``when``: nobody sends before then."""
+        with self._lock:
+            if self._blocked_until is None or when > self._blocked_until:
+                self._blocked_until = when
+            self._tokens = 0.0
