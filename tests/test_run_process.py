@@ -7,6 +7,7 @@ not only against the store's own records.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -298,13 +299,28 @@ def test_the_demo_runs_a_whole_chat_and_exits_0(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    for expected in (
-        "Welcome to #DemoChat",
-        "Q1:",
-        "Q5:",
-        "Thank you for joining",
-        "A1",
-        "chatbot status",
-    ):
+    for expected in ("Welcome to #DemoChat", "Q1:", "Q5:", "Thank you for joining", "Recap of"):
         assert expected in result.stdout
     assert "Traceback" not in result.stderr
+    chat_id = re.search(r"chatbot answers (\S+)", result.stdout)
+    assert chat_id is not None, "the demo points at its answers"
+    data = ["--data-dir", str(tmp_path / "demo")]
+    answers = subprocess.run(
+        [sys.executable, "-m", "chatbot.cli", "answers", chat_id.group(1), *data],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert answers.returncode == 0, answers.stderr
+    assert "Q1" in answers.stdout and "A1:" in answers.stdout
+    assert "opted out" in answers.stdout, "the demo's #nobot participant is marked"
+    status = subprocess.run(
+        [sys.executable, "-m", "chatbot.cli", "status", *data],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert status.returncode == 0, status.stderr
+    assert "Recent posts:" in status.stdout and chat_id.group(1) in status.stdout
