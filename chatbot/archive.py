@@ -14,19 +14,19 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime
 from functools import cache
+from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, TextIO
 from zoneinfo import ZoneInfo
 
 import jinja2
 
 from chatbot import localtime
 from chatbot.errors import ChatbotError
-from chatbot.networks.base import Author
 from chatbot.public import (
     OPTED_OUT,
     PARTICIPANT_KINDS,
@@ -64,18 +64,21 @@ class UnknownChat(ChatbotError):
     """No chat with that id in the store."""
 
 
-@dataclass(frozen=True)
-class Entry:
-    """One public post in the transcript: an answer or an introduction."""
+class Entry(NamedTuple):
+    """One public post in the transcript: an answer or an introduction.
+
+    A named tuple: a transcript holds tens of thousands, and it is the fastest to build.
+    """
 
     label: str  # "A1", "A2b"; "" for an introduction
     name: str  # display name, cleaned; the handle when there is none
     handle: str  # "@user@server.example", "@name.bsky.social"
     network: str
     at: datetime  # aware UTC
+    utc: str  # "2030-01-04T01:14:05Z"
     local: str  # the time on the chat's clock, short
     local_iso: str
-    url: str  # as the network gave it (untrusted)
+    url: str  # as the network gave it, on one line (untrusted)
     href: str | None  # the url when it is safe to link
     text: str
 
@@ -91,6 +94,15 @@ class Question:
     links: tuple[tuple[str, str], ...]  # (network, safe url) of the bot's posts
     answers: tuple[Entry, ...]
     opted_out: int  # answers from people who opted out: counted, never shown
+
+    @property
+    def heading(self) -> str:
+        """The question's text, which normally starts "Q3: "; "Q3. " is added if it does not."""
+        if not self.text:
+            return f"Q{self.number}"
+        if re.match(rf"\s*Q{self.number}\b", self.text):
+            return self.text
+        return f"Q{self.number}. {self.text}"
 
 
 @dataclass(frozen=True)
@@ -128,88 +140,86 @@ def build_transcript(store: Store, chat_id: str) -> Transcript:
         raise UnknownChat(f'no chat "{chat_id}" (recent chats: {known})')
     tz = localtime.zone(chat.timezone)
     day = localtime.to_local(chat.start_at + chat.shift, tz).date()
+    names: dict[tuple[str, str], tuple[str, str]] = {}
 
-    def clock(at: datetime) -> str:
+    def entry(
+        label: str, name: str, handle: str, network: str, at: datetime, url: str, text: str
+    ) -> Entry:
         local = localtime.to_local(at, tz)
-        return f"{local:%H:%M}" if local.date() == day else f"{local:%d %b %H:%M}"
-
-    posts = store.posts(chat_id)  # deleted posts are not returned
-    authors = store.post_authors(chat_id)
-    visible = {(p.network.value, p.uri) for p in posts if p.kind in PARTICIPANT_KINDS}
-
-    def entry(label: str, author: Author, network: str, at: datetime, url: str, text: str) -> Entry:
-        name = clean_name(author.display_name) or clean_name(author.handle)
+        who = names.get((name, handle))
+        if who is None:  # people answer many times: their names are cleaned once
+            shown_handle = "@" + clean_name(handle).removeprefix("@")
+            who = names[name, handle] = (clean_name(name) or shown_handle[1:], shown_handle)
         return Entry(
             label=label,
-            name=name,
-            handle="@" + clean_name(author.handle).removeprefix("@"),
+            name=who[0],
+            handle=who[1],
             network=network,
             at=at,
-            local=clock(at),
-            local_iso=localtime.to_local(at, tz).isoformat(),
-            url=url,
+            utc=at.isoformat(timespec="seconds")[:19] + "Z",
+            local=(
+                f"{local.hour:02d}:{local.minute:02d}"
+                if local.date() == day
+                else f"{local:%d %b %H:%M}"
+            ),
+            local_iso=local.isoformat(timespec="seconds"),
+            url=clean_name(url),
             href=safe_url(url),
             text=clean_text(text),
         )
 
+    # Deleted posts, hosts' and blocked posts are left out by the query (the store keeps
+    # no answers for them either: a rule kept twice is kept).
     shown: dict[int, list[Entry]] = {}
     hidden: dict[int, int] = {}
-    for answer in store.answers(chat_id):
-        if (answer.network.value, answer.uri) not in visible:
-            continue  # blocked, a host's, or deleted since (defence in depth)
-        author = authors.get((answer.network, answer.author_id))
-        if author is None or not is_public(author):
-            hidden[answer.question] = hidden.get(answer.question, 0) + 1
+    for question, part, text, at, network, url, handle, name, opt_out in store.answer_rows(
+        chat_id, PARTICIPANT_KINDS
+    ):
+        if opt_out:
+            hidden[question] = hidden.get(question, 0) + 1
             continue
-        shown.setdefault(answer.question, []).append(
-            entry(
-                f"A{answer.question}{answer.part}",
-                author,
-                answer.network.value,
-                answer.created_at,
-                answer.url,
-                answer.text,
-            )
+        shown.setdefault(question, []).append(
+            entry(f"A{question}{part}", name, handle, network, at, url, text)
         )
 
+    participants = store.participation([chat_id], PARTICIPANT_KINDS)
+    authors = {(author.network, author.id): author for _chat, author, _n in participants}
     introductions: list[Entry] = []
-    intros_hidden = conversation = 0
-    people: set[tuple[str, str]] = set()
-    for post in posts:
-        if post.kind not in PARTICIPANT_KINDS:
-            continue
+    intros_hidden = 0
+    for post in store.posts_of_kind(chat_id, ["introduction"]):
         author = authors.get((post.network, post.author_id))
-        if author is None or is_participant(author):
-            people.add((post.network.value, post.author_id))
-        if post.kind == "conversation":
-            conversation += 1
-        elif post.kind == "introduction":
-            if author is None or not is_public(author):
-                intros_hidden += 1
-            else:
-                introductions.append(
-                    entry("", author, post.network.value, post.created_at, post.url, post.text)
-                )
+        if author is None or not is_public(author):
+            intros_hidden += 1
+            continue
+        introductions.append(
+            entry(
+                "",
+                author.display_name,
+                author.handle,
+                post.network.value,
+                post.created_at,
+                post.url,
+                post.text,
+            )
+        )
+    people = sum(1 for author in authors.values() if is_participant(author))
 
-    questions = _questions(store.units(chat_id), clock)
-    numbers = sorted({q.number for q in questions} | shown.keys() | hidden.keys())
-    by_number = {q.number: q for q in questions}
+    questions = {
+        q.number: q for q in _questions(store.units(chat_id), lambda at: entry_clock(at, tz, day))
+    }
+    numbers = sorted(questions.keys() | shown.keys() | hidden.keys())
     return Transcript(
         chat_id=chat.chat_id,
         series=chat.script_id,
         title=clean_name(chat.title),
-        hashtag=clean_name(chat.hashtag),
+        hashtag="#" + clean_name(chat.hashtag).removeprefix("#"),
         timezone=chat.timezone,
         start_at=chat.start_at + chat.shift,
         end_at=chat.end_at + chat.shift,
         when=_when(chat, tz),
         questions=tuple(
-            Question(
-                number=n,
-                text=by_number[n].text if n in by_number else "",
-                posted=by_number[n].posted if n in by_number else False,
-                posted_local=by_number[n].posted_local if n in by_number else "",
-                links=by_number[n].links if n in by_number else (),
+            replace(
+                questions.get(n) or Question(n, "", False, "", (), (), 0),
                 answers=tuple(shown.get(n, ())),
                 opted_out=hidden.get(n, 0),
             )
@@ -217,9 +227,15 @@ def build_transcript(store: Store, chat_id: str) -> Transcript:
         ),
         introductions=tuple(introductions),
         introductions_opted_out=intros_hidden,
-        conversation_posts=conversation,
-        participants=len(people),
+        conversation_posts=store.post_counts(chat_id).get("conversation", 0),
+        participants=people,
     )
+
+
+def entry_clock(at: datetime, tz: ZoneInfo, day: date) -> str:
+    """A time on the chat's clock: "20:14", with the date when it is not the chat's day."""
+    local = localtime.to_local(at, tz)
+    return f"{local:%H:%M}" if local.date() == day else f"{local:%d %b %H:%M}"
 
 
 def _questions(units: list[UnitRow], clock: Callable[[datetime], str]) -> list[Question]:
@@ -257,7 +273,7 @@ def _when(chat: ChatRow, tz: ZoneInfo) -> str:
     end = chat.end_at + chat.shift
     return (
         f"{localtime.format_local(start, tz, '%a %d %b %Y, %H:%M')}"
-        f"–{localtime.format_local(end, tz, '%H:%M %Z')} ({chat.timezone})"
+        f" to {localtime.format_local(end, tz, '%H:%M %Z')} ({chat.timezone})"
     )
 
 
@@ -283,57 +299,67 @@ def hidden_note(count: int, noun: str = "answer") -> str:
     return f"{count:,} {noun}s from people who opted out of bots"
 
 
-CONVERSATION_NOTE = (
-    "not part of this transcript: replies and remarks without an answer number"
-)
+CONVERSATION_NOTE = "not part of this transcript: replies and remarks without an answer number"
 OPT_OUT_NOTE = (
-    "People who opted out of bots (#nobot and the like) are counted, "
-    "never quoted, named or linked."
+    "People who opted out of bots (#nobot and the like) are counted, never quoted, named or linked."
 )
+
+
+# --- writing --------------------------------------------------------------------------------
+
+Writer = Callable[["Transcript", TextIO], None]
+_BATCH = 2000  # pieces joined per write: fewer calls than one per piece, little memory
+
+
+def _write_all(out: TextIO, pieces: Iterable[str]) -> None:
+    iterator = iter(pieces)
+    while batch := list(islice(iterator, _BATCH)):
+        out.write("".join(batch))
 
 
 # --- Markdown -----------------------------------------------------------------------------
 
 
-def render_markdown(t: Transcript) -> str:
+def write_markdown(t: Transcript, out: TextIO) -> None:
     """The transcript as Markdown in which participant text can add no link, HTML or block."""
+    _write_all(out, _markdown_lines(t))
+
+
+def _markdown_lines(t: Transcript) -> Iterator[str]:
     md = markdown_text
-    out = [
-        f"# {md(t.title)}",
-        "",
-        f"{md(t.hashtag)} · {md(t.when)}",
-        "",
-        f"{md(_summary(t))}. {md(OPT_OUT_NOTE)}",
-        "",
-    ]
+    bylines: dict[tuple[str, str], str] = {}  # people answer many times
+    yield f"# {md(t.title)}\n\n{md(t.hashtag)} · {md(t.when)}\n\n"
+    yield f"{md(_summary(t))}. {md(OPT_OUT_NOTE)}\n\n"
     if t.introductions or t.introductions_opted_out:
-        out += ["## Introductions", ""]
-        out += [_markdown_entry(e) for e in t.introductions]
+        yield "## Introductions\n\n"
+        for e in t.introductions:
+            yield _markdown_entry(e, bylines)
         if t.introductions_opted_out:
-            out.append(f"- *{hidden_note(t.introductions_opted_out, 'introduction')}*")
-        out.append("")
+            yield f"- *{hidden_note(t.introductions_opted_out, 'introduction')}*\n"
+        yield "\n"
     for q in t.questions:
-        out += [f"## Q{q.number}. {md(contain_bidi(q.text))}", ""]
         meta = [f"posted {q.posted_local}" if q.posted else "not posted"]
         meta += [f"[on {network}]({href})" for network, href in q.links]
         meta.append(_count(len(q.answers) + q.opted_out, "answer"))
-        out += [" · ".join(meta), ""]
-        out += [_markdown_entry(e) for e in q.answers]
+        yield f"## {md(contain_bidi(q.heading))}\n\n{' · '.join(meta)}\n\n"
+        for e in q.answers:
+            yield _markdown_entry(e, bylines)
         if q.opted_out:
-            out.append(f"- *{hidden_note(q.opted_out)}*")
-        out.append("")
-    out.append(f"{_count(t.conversation_posts, 'other post').capitalize()}: {CONVERSATION_NOTE}.")
-    return "\n".join(out) + "\n"
+            yield f"- *{hidden_note(q.opted_out)}*\n"
+        yield "\n"
+    yield f"{_count(t.conversation_posts, 'other post').capitalize()}: {CONVERSATION_NOTE}.\n"
 
 
-def _markdown_entry(e: Entry) -> str:
-    link = f"[post]({e.href})" if e.href else markdown_text(clean_name(e.url))
-    head = " · ".join(
-        x for x in (f"**{markdown_text(e.name)}** {markdown_text(e.handle)}", e.local, link) if x
-    )
+def _markdown_entry(e: Entry, bylines: dict[tuple[str, str], str]) -> str:
+    byline = bylines.get((e.name, e.handle))
+    if byline is None:
+        byline = bylines[e.name, e.handle] = (
+            f"**{markdown_text(e.name)}** {markdown_text(e.handle)}"
+        )
+    link = f" · [post]({e.href})" if e.href else (f" · {markdown_text(e.url)}" if e.url else "")
     body = markdown_text(contain_bidi(e.text)).replace("\n", "\n  ")
     label = f"{e.label}: " if e.label else ""
-    return f"- {head}  \n  {label}{body}"
+    return f"- {byline} · {e.local}{link}  \n  {label}{body}\n"
 
 
 # --- HTML ---------------------------------------------------------------------------------
@@ -350,81 +376,117 @@ def _environment() -> jinja2.Environment:
     )
     env.filters["segments"] = link_segments
     env.filters["count"] = _count
-    env.globals["hidden_note"] = hidden_note
     return env
 
 
-def render_html(t: Transcript) -> str:
+def write_html(t: Transcript, out: TextIO) -> None:
     """The transcript as one self-contained page: inline CSS, no scripts, nothing fetched."""
     template = _environment().get_template("transcript.html")
-    return template.render(
+    sections: list[dict[str, Any]] = []
+    if t.introductions or t.introductions_opted_out:
+        hidden = hidden_note(t.introductions_opted_out, "introduction")
+        sections.append(
+            {
+                "anchor": "introductions",
+                "question": None,
+                "entries": t.introductions,
+                "hidden": hidden if t.introductions_opted_out else "",
+            }
+        )
+    sections += [
+        {
+            "anchor": f"q{q.number}",
+            "question": q,
+            "entries": q.answers,
+            "hidden": hidden_note(q.opted_out) if q.opted_out else "",
+        }
+        for q in t.questions
+    ]
+    pieces = template.generate(
         t=t,
+        sections=sections,
         summary=_summary(t),
         opt_out_note=OPT_OUT_NOTE,
         conversation_note=CONVERSATION_NOTE,
     )
+    _write_all(out, pieces)
 
 
 # --- CSV ----------------------------------------------------------------------------------
 
 
-def render_csv(t: Transcript) -> str:
+def write_csv(t: Transcript, out: TextIO) -> None:
     """One row per answer. An opted-out answer's row keeps only the chat and the question
     (so counts add up), with the author given as "someone who opted out of bots"."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
+    chat = csv_cell(t.chat_id)
     for q in t.questions:
-        question = csv_cell(contain_bidi(q.text))
-        for e in q.answers:
-            writer.writerow(
-                [
-                    csv_cell(t.chat_id),
-                    f"Q{q.number}",
-                    question,
-                    csv_cell(e.name),
-                    csv_cell(e.handle),
-                    e.network,
-                    e.at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                    e.local_iso,
-                    csv_cell(clean_name(e.url)),
-                    csv_cell(contain_bidi(e.text)),
-                ]
-            )
-        for _ in range(q.opted_out):
-            writer.writerow(
-                [csv_cell(t.chat_id), f"Q{q.number}", question, OPTED_OUT, "", "", "", "", "", ""]
-            )
-    return buffer.getvalue()
+        question = csv_cell(contain_bidi(q.text))  # the bot's, but the script may quote anyone
+        writer.writerows(
+            [
+                chat,
+                f"Q{q.number}",
+                question,
+                csv_cell(e.name),
+                csv_cell(e.handle.removeprefix("@")),  # "@" would need the formula guard
+                e.network,
+                e.utc,
+                e.local_iso,
+                csv_cell(e.url),
+                csv_cell(contain_bidi(e.text)),
+            ]
+            for e in q.answers
+        )
+        # At the end of the question's rows: their place would tell the time they came.
+        writer.writerows(
+            [chat, f"Q{q.number}", question, OPTED_OUT, "", "", "", "", "", ""]
+            for _ in range(q.opted_out)
+        )
 
 
 # --- JSON ---------------------------------------------------------------------------------
 
 
-def render_json(t: Transcript) -> str:
-    """The transcript as structured data; bidi controls are written as visible escapes."""
+def write_json(t: Transcript, out: TextIO) -> None:
+    """The transcript as one JSON document; bidi controls are written as visible escapes.
 
-    def entry(e: Entry) -> dict[str, Any]:
-        return {
-            "label": e.label,
-            "author": e.name,
-            "handle": e.handle,
-            "network": e.network,
-            "time_utc": e.at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "time_local": e.local_iso,
-            "url": e.url,
-            "text": e.text,
-        }
+    Written in pieces of a few thousand answers: in one piece, a 20,000-answer chat
+    would sit in memory several times over; with indent, json would use its
+    pure-Python encoder, four times slower.
+    """
 
-    data = {
+    def dumps(value: object) -> str:
+        return escape_bidi(json.dumps(value, ensure_ascii=False))
+
+    def entries(items: Sequence[Entry]) -> Iterator[str]:
+        yield "["
+        for start in range(0, len(items), _BATCH):
+            chunk = [
+                {
+                    "label": e.label,
+                    "author": e.name,
+                    "handle": e.handle,
+                    "network": e.network,
+                    "time_utc": e.utc,
+                    "time_local": e.local_iso,
+                    "url": e.url,
+                    "text": e.text,
+                }
+                for e in items[start : start + _BATCH]
+            ]
+            yield ("," if start else "") + dumps(chunk)[1:-1]
+        yield "]"
+
+    head = {
         "chat": {
             "id": t.chat_id,
             "series": t.series,
             "title": t.title,
             "hashtag": t.hashtag,
             "timezone": t.timezone,
-            "start_utc": t.start_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "end_utc": t.end_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "start_utc": t.start_at.isoformat(timespec="seconds")[:19] + "Z",
+            "end_utc": t.end_at.isoformat(timespec="seconds")[:19] + "Z",
             "when": t.when,
         },
         "counts": {
@@ -436,39 +498,68 @@ def render_json(t: Transcript) -> str:
             "conversation_posts": t.conversation_posts,
         },
         "note": OPT_OUT_NOTE,
-        "introductions": [entry(e) for e in t.introductions],
         "introductions_from_people_who_opted_out": t.introductions_opted_out,
-        "questions": [
-            {
+    }
+
+    def document() -> Iterator[str]:
+        yield dumps(head)[:-1] + ',"introductions":'
+        yield from entries(t.introductions)
+        yield ',"questions":['
+        for i, q in enumerate(t.questions):
+            question = {
                 "number": q.number,
                 "text": q.text,
                 "posted": q.posted,
                 "posted_local": q.posted_local,
                 "links": [{"network": n, "url": u} for n, u in q.links],
-                "answers": [entry(e) for e in q.answers],
                 "answers_from_people_who_opted_out": q.opted_out,
             }
-            for q in t.questions
-        ],
-    }
-    return escape_bidi(json.dumps(data, ensure_ascii=False, indent=1)) + "\n"
+            yield ("," if i else "") + dumps(question)[:-1] + ',"answers":'
+            yield from entries(q.answers)
+            yield "}"
+        yield "]}\n"
+
+    for piece in document():  # pieces are large already: written as they come
+        out.write(piece)
 
 
-# --- files --------------------------------------------------------------------------------
+# --- formats and files --------------------------------------------------------------------
 
-RENDERERS: dict[str, Callable[[Transcript], str]] = {
-    "md": render_markdown,
-    "html": render_html,
-    "csv": render_csv,
-    "json": render_json,
+WRITERS: dict[str, Writer] = {
+    "md": write_markdown,
+    "html": write_html,
+    "csv": write_csv,
+    "json": write_json,
 }
 
 
-def render(t: Transcript, fmt: str) -> str:
-    """The transcript in one of FORMATS."""
-    if fmt not in RENDERERS:
+def _writer(fmt: str) -> Writer:
+    if fmt not in WRITERS:
         raise ChatbotError(f'unknown format "{fmt}": use one of {", ".join(FORMATS)}')
-    return RENDERERS[fmt](t)
+    return WRITERS[fmt]
+
+
+def render(t: Transcript, fmt: str) -> str:
+    """The transcript in one of FORMATS, as a string."""
+    buffer = io.StringIO(newline="")
+    _writer(fmt)(t, buffer)
+    return buffer.getvalue()
+
+
+def write_transcript(t: Transcript, fmt: str, path: Path) -> Path:
+    """Write the transcript in one of FORMATS to ``path``; it appears whole or not at all."""
+    writer = _writer(fmt)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", errors="replace", newline="") as handle:
+            writer(t, handle)
+        Path(tmp).chmod(0o644)  # a transcript is for sharing; mkstemp makes it owner-only
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
 
 
 def archive_folder(data_dir: Path) -> Path:
@@ -482,26 +573,9 @@ def file_stem(chat_id: str) -> str:
 
 
 def write_archives(store: Store, chat_id: str, folder: Path) -> list[Path]:
-    """Write ``<chat_id>.md/.html/.csv/.json`` into ``folder`` (normally
-    :func:`archive_folder` of the data folder); each file appears whole or not at all."""
+    """Write ``<chat_id>.md/.html/.csv/.json`` into ``folder``: the transcript of a chat
+    whose collection has ended. ``folder`` is normally ``archive_folder(data_dir)``."""
     transcript = build_transcript(store, chat_id)
-    folder.mkdir(parents=True, exist_ok=True)
     return [
-        write_file(folder / f"{file_stem(chat_id)}.{fmt}", render(transcript, fmt))
-        for fmt in FORMATS
+        write_transcript(transcript, fmt, folder / f"{file_stem(chat_id)}.{fmt}") for fmt in FORMATS
     ]
-
-
-def write_file(path: Path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file, so readers never see half of it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", errors="replace", newline="") as handle:
-            handle.write(text)
-        Path(tmp).chmod(0o644)  # a transcript is for sharing; mkstemp makes it owner-only
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
