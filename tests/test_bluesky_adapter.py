@@ -474,12 +474,33 @@ def test_a_corrupt_session_file_falls_back_to_login(pds: FakePds, tmp_path: Path
 
 
 def test_a_session_that_dies_mid_run_logs_in_again(pds: FakePds, tmp_path: Path) -> None:
-    """ExpiredToken on a call: one new login, then the call succeeds."""
+    """ExpiredToken on a call with a resumed session: one new login, then the call succeeds."""
+    _network(pds, tmp_path).find(_request())  # an earlier run stored a session
     network = _network(pds, tmp_path)
-    network.find(_request())
+    network.find(_request())  # resumed
     pds.valid_access.clear()
     assert network.post(_request()).id.startswith("at://")
     assert pds.sessions_created == 2
+    assert network.logins == 1
+
+
+def test_a_fresh_session_is_not_replaced_in_a_loop(pds: FakePds, tmp_path: Path) -> None:
+    """A session created moments ago and refused at once: AuthFailed, not another login."""
+    network = _network(pds, tmp_path)
+    network.find(_request())
+    pds.valid_access.clear()
+    with pytest.raises(errors.AuthFailed):
+        network.post(_request())
+    assert pds.sessions_created == 1
+
+
+def test_a_refused_password_is_not_retried_at_once(pds: FakePds, tmp_path: Path) -> None:
+    """createSession is rate limited with a lock-out: a refused password waits before a retry."""
+    network = _network(pds, tmp_path, password="wrong-password-999")
+    for _ in range(3):
+        with pytest.raises(errors.AuthFailed):
+            network.post(_request())
+    assert pds.calls.count("com.atproto.server.createSession") == 1
 
 
 def test_wrong_password_is_auth_failed_and_never_logged(

@@ -23,6 +23,7 @@ import json
 import os
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -68,6 +69,8 @@ MAX_TAGS = 8
 # Record keys tried for one request: the first is the TID of the planned time;
 # the next ones are only used if another post already holds that key.
 KEY_CANDIDATES = 4
+# Seconds: see BlueskyNetwork._login_at.
+LOGIN_COOLDOWN = 300.0
 # Errors that mean the stored session is no longer good: log in again.
 _SESSION_ERRORS = frozenset({"ExpiredToken", "InvalidToken", "AuthMissing"})
 _AUTH_ERRORS = _SESSION_ERRORS | {
@@ -242,6 +245,11 @@ class BlueskyNetwork:
         self._signed_in = False
         self._dids: dict[str, str | None] = {}
         self.logins = 0  # sessions created (password logins) by this process
+        # createSession is limited (30 per 5 minutes, 100-300 a day, then a lock-out
+        # of about a day): never loop on it. A refused password is not tried again,
+        # and a session made here is not replaced by another, for LOGIN_COOLDOWN.
+        self._login_at: float | None = None  # time.monotonic() of the last login here
+        self._login_refused: tuple[float, errors.NetworkError] | None = None
 
     # --- the Protocol ---------------------------------------------------------------------
 
@@ -503,15 +511,27 @@ class BlueskyNetwork:
                     self._signed_in = True
                     log.info("bluesky session resumed", handle=self.handle)
                     return
-            try:
-                self._client.login(
-                    self.handle, self._password.get_secret_value(), fetch_bsky_profile=False
-                )
-            except AtProtocolError as exc:
-                raise translate(exc, f"logging in to Bluesky as {self.handle}") from exc
-            self.logins += 1
-            self._signed_in = True
-            log.info("bluesky login (new session)", handle=self.handle)
+            self._password_login()
+
+    def _password_login(self) -> None:
+        now = time.monotonic()
+        if self._login_refused is not None and now - self._login_refused[0] < LOGIN_COOLDOWN:
+            refused = self._login_refused[1]
+            raise errors.AuthFailed(f"{refused} (not tried again yet)", status=refused.status)
+        try:
+            self._client.login(
+                self.handle, self._password.get_secret_value(), fetch_bsky_profile=False
+            )
+        except AtProtocolError as exc:
+            problem = translate(exc, f"logging in to Bluesky as {self.handle}")
+            if isinstance(problem, errors.AuthFailed):
+                self._login_refused = (now, problem)
+            raise problem from exc
+        self._login_refused = None
+        self._login_at = now
+        self.logins += 1
+        self._signed_in = True
+        log.info("bluesky login (new session)", handle=self.handle)
 
     def _read_session(self) -> str | None:
         try:
@@ -549,7 +569,10 @@ class BlueskyNetwork:
                     raise _AlreadyThere from exc
                 if not_found_ok and error == "RecordNotFound":
                     raise _NotFound from exc
-                if attempt == 0 and (error in _SESSION_ERRORS or status == 401):
+                fresh = self._login_at is not None and (
+                    time.monotonic() - self._login_at < LOGIN_COOLDOWN
+                )
+                if attempt == 0 and not fresh and (error in _SESSION_ERRORS or status == 401):
                     log.info("bluesky session expired", handle=self.handle, error=error)
                     self._sign_in(force_new=True)
                     continue
