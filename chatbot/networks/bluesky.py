@@ -268,16 +268,21 @@ class BlueskyNetwork:
         record = self._record(request)
         for candidate in range(KEY_CANDIDATES):
             rkey = record_key(request.created_at, request.idempotency_key, candidate)
-            created = self._create(rkey, record)
-            if created is not None:
-                return created
-            existing = self._get_post(rkey)
+            existing = None
+            for _try in range(2):  # twice: the record may vanish between the two calls
+                created = self._create(rkey, record)
+                if created is not None:
+                    return created
+                existing = self._get_post(rkey)
+                if existing is not None:
+                    break
             if existing is None:
-                continue  # deleted between the two calls: the next key is free
+                raise errors.Transient(f"posting: the record at {rkey} keeps changing")
             ref, text = existing
             if same_text(text, request.text):
                 log.info("bluesky post already there", rkey=rkey)
                 return ref
+            # Another post holds this key (same planned time, same clock id): next one.
         raise errors.Rejected(
             f"every record key for this post is taken by other posts ({KEY_CANDIDATES} tried)"
         )

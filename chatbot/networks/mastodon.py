@@ -118,6 +118,19 @@ def translate(
     return errors.Transient(f"{what}: {type(exc).__name__}: {exc}")
 
 
+def _same_post(status: Any, parent: str | None, wanted: str) -> bool:
+    """Whether a status replies to ``parent`` (None: to nothing) with the ``wanted`` text."""
+    in_reply_to = status.get("in_reply_to_id")
+    if (str(in_reply_to) if in_reply_to is not None else None) != parent:
+        return False
+    return comparable(html_to_text(status.get("content") or "")) == wanted
+
+
+def _older_than(status: Any, moment: datetime) -> bool:
+    created = status.get("created_at")
+    return isinstance(created, datetime) and created.tzinfo is not None and created < moment
+
+
 class MastodonNetwork:
     """The bot's Mastodon account, behind the :class:`~chatbot.networks.base.Network` Protocol."""
 
@@ -223,18 +236,9 @@ class MastodonNetwork:
             if not page:
                 return None
             for status in page:
-                in_reply_to = status.get("in_reply_to_id")
-                if (str(in_reply_to) if in_reply_to is not None else None) == parent and comparable(
-                    html_to_text(status.get("content") or "")
-                ) == wanted:
+                if _same_post(status, parent, wanted):
                     return self._ref(status)
-                created = status.get("created_at")
-                if (
-                    oldest is not None
-                    and isinstance(created, datetime)
-                    and created.tzinfo is not None
-                    and created < oldest
-                ):
+                if oldest is not None and _older_than(status, oldest):
                     return None  # older than the first attempt: cannot be ours
             page = self._next_page(page)
         return None
