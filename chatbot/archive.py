@@ -15,6 +15,7 @@ import os
 import re
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from functools import cache
@@ -546,19 +547,26 @@ def render(t: Transcript, fmt: str) -> str:
     return buffer.getvalue()
 
 
-def write_transcript(t: Transcript, fmt: str, path: Path) -> Path:
-    """Write the transcript in one of FORMATS to ``path``; it appears whole or not at all."""
-    writer = _writer(fmt)
+@contextmanager
+def atomic_file(path: Path) -> Iterator[TextIO]:
+    """A UTF-8 text file that appears at ``path`` whole when the block ends, or not at all."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", errors="replace", newline="") as handle:
-            writer(t, handle)
-        Path(tmp).chmod(0o644)  # a transcript is for sharing; mkstemp makes it owner-only
+            yield handle
+        Path(tmp).chmod(0o644)  # made to be shared; mkstemp makes files owner-only
         Path(tmp).replace(path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_transcript(t: Transcript, fmt: str, path: Path) -> Path:
+    """Write the transcript in one of FORMATS to ``path``; it appears whole or not at all."""
+    writer = _writer(fmt)
+    with atomic_file(path) as handle:
+        writer(t, handle)
     return path
 
 
