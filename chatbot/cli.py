@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 
 from chatbot import logs
+from chatbot.archive import archive_folder
 from chatbot.config import LoadedConfig, check_config, load_config
 from chatbot.demo import run_demo
 from chatbot.errors import ChatbotError, Problem, ScriptError
@@ -200,6 +201,7 @@ def run(
         answer_tail=loaded.config.answer_tail,
         moderation=loaded.config.moderation,
         transcript_url=loaded.config.transcript_url,
+        archive_dir=archive_folder(loaded.data_dir),
     )
     stop = threading.Event()
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 
+from chatbot.archive import archive_folder, write_archives
 from chatbot.config import LatePolicy
 from chatbot.loader import load_script
 from chatbot.networks.local import BOT_AUTHOR, LocalNetwork, LocalPost
@@ -64,7 +65,9 @@ def run_demo(data_dir: Path, speed: float, say: Callable[[str], None], timeout: 
     for chat_id in chat_ids:
         say("")
         say(summary(store, chat_id))
+        paths = write_archives(store, chat_id, archive_folder(data_dir))
         say(f"Answers by question: chatbot answers {chat_id} --data-dir {data_dir}")
+        say(f"The transcript: {' '.join(str(p) for p in paths)}")
     store.close()
     say(f"Everything that was posted: chatbot status --data-dir {data_dir}")
     return 0 if done.is_set() else 1

@@ -24,6 +24,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
 
 from chatbot import policy
+from chatbot.archive import write_archives
 from chatbot.collect import host_handles, ingest, merge_moderation, view_for
 from chatbot.config import LatePolicy, MastodonAccount
 from chatbot.errors import AuthFailed, ChatbotError, NetworkError, RateLimited, Rejected, Transient
@@ -119,6 +120,7 @@ class Runner:
         moderation: Moderation | None = None,
         collect_every: timedelta = COLLECT_EVERY,
         transcript_url: str = "",
+        archive_dir: Path | None = None,
     ) -> None:
         self.store = store
         self.networks = dict(networks)
@@ -136,6 +138,7 @@ class Runner:
         self._scripts: dict[str, LoadedScript] = {}
         self.answer_tail = answer_tail
         self.transcript_url = transcript_url
+        self.archive_dir = archive_dir
         self.moderation = moderation or Moderation()
         self.collect_every = max(collect_every / speed, MIN_COLLECT_EVERY)
         self._digests: dict[str, str] = {}
@@ -772,8 +775,16 @@ class Runner:
         over = chat.state in (ChatState.DONE, ChatState.MISSED, ChatState.CANCELLED)
         if over and now > chat.end_at + chat.shift + self.answer_tail / self.speed:
             log.info("collection over", chat=chat_id)
+            self._archive(chat_id)
             return None
         return next_round
+
+    def _archive(self, chat_id: str) -> None:
+        """The transcript of a finished chat, in every format, kept in the data folder."""
+        if self.archive_dir is None:
+            return
+        paths = write_archives(self.store, chat_id, self.archive_dir)
+        log.info("transcript written", chat=chat_id, files=[str(p) for p in paths])
 
     def _post_due_soon(self, network: NetworkName, now: datetime) -> bool:
         for chat in self.store.chats([ChatState.RUNNING, ChatState.SCHEDULED]):
