@@ -89,15 +89,16 @@ class CheckReport:
         return not self.problems
 
     def render(self) -> str:
+        sections: dict[str, list[Finding]] = {}
+        for finding in self.findings:  # grouped by section, in the order they came up
+            sections.setdefault(finding.section, []).append(finding)
         lines: list[str] = []
-        section = None
-        for finding in self.findings:
-            if finding.section != section:
-                section = finding.section
-                lines.append(("\n" if lines else "") + section)
-            lines.append(f"  {finding.level:<8} {finding.message}")
-            if finding.hint:
-                lines.append(f"           fix: {finding.hint}")
+        for section, findings in sections.items():
+            lines.append(("\n" if lines else "") + section)
+            for finding in findings:
+                lines.append(f"  {finding.level:<8} {finding.message}")
+                if finding.hint:
+                    lines.append(f"           fix: {finding.hint}")
         summary = f"{len(self.problems)} problem(s), {len(self.warnings)} warning(s)"
         if self.ok:
             lines.append(f"\nReady: {summary}.")

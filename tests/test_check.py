@@ -108,6 +108,13 @@ def test_everything_fine(tmp_path: Path) -> None:
     assert "the #BLchat feed is readable (3 recent post(s))" in text
     assert "1 chat script(s) fit the limits above" in text
     assert text.endswith("Ready: 0 problem(s), 0 warning(s).")
+    sections = [line for line in text.splitlines() if line and not line.startswith(" ")]
+    assert sections == [
+        "Mastodon (https://mastodon.example)",
+        "Bluesky (bot.example.com on https://bsky.social)",
+        f"Chat scripts ({tmp_path / 'schedules'})",
+        "Ready: 0 problem(s), 0 warning(s).",
+    ]
     assert mastodon.feeds_read == bluesky.feeds_read == ["BLchat"]
 
 
