@@ -1,0 +1,142 @@
+"""Chats written straight into a real store, for the transcript and participation tests.
+
+Posts go in through the store's own writes (participants, posts with their answers,
+deletions), as collection leaves them; attribution itself is tested elsewhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from chatbot.networks.base import Author, PostRef
+from chatbot.script import NetworkName
+from chatbot.store import ChatState, PlannedUnit, Store, StoredPost
+
+START = datetime(2030, 1, 3, 1, 0, tzinfo=UTC)  # 20:00 on 2 January in New York
+MASTODON = NetworkName.MASTODON
+BLUESKY = NetworkName.BLUESKY
+
+
+def open_store(data_dir: Path) -> Store:
+    """The store ``chatbot ... --data-dir data_dir`` opens."""
+    return Store.open(f"sqlite:///{data_dir / 'chatbot.db'}")
+
+
+def add_chat(
+    store: Store,
+    chat_id: str,
+    *,
+    script_id: str = "blchat",
+    start: datetime = START,
+    questions: Sequence[str] = (),
+    timezone: str = "America/New_York",
+    state: ChatState = ChatState.DONE,
+) -> None:
+    """A chat whose questions were posted on Mastodon, 10 minutes apart from 0:10."""
+    store.upsert_chat(
+        chat_id=chat_id,
+        script_id=script_id,
+        title="Blended learning: station rotation",
+        hashtag="BLchat",
+        timezone=timezone,
+        start_at=start,
+        end_at=start + timedelta(hours=1),
+    )
+    store.plan_units(
+        chat_id,
+        [
+            PlannedUnit(
+                f"q{n}",
+                MASTODON,
+                n,
+                "question",
+                n,
+                start + timedelta(minutes=10 * n),
+                f"{chat_id}-q{n}",
+                text,
+            )
+            for n, text in enumerate(questions, start=1)
+        ],
+    )
+    for n, text in enumerate(questions, start=1):
+        store.mark_intent(chat_id, f"q{n}", MASTODON, text)
+        store.mark_posted(
+            chat_id,
+            f"q{n}",
+            PostRef(MASTODON, f"{chat_id}-bot-q{n}", f"https://mastodon.example/@blchat/{n}"),
+        )
+    store.update_chat(chat_id, state=state)
+
+
+def person(
+    account: str,
+    name: str = "",
+    *,
+    network: NetworkName = MASTODON,
+    opt_out: str = "",
+    bot: bool = False,
+    account_id: str | None = None,
+) -> Author:
+    """An account: ``account`` is its handle (user@server on Mastodon)."""
+    return Author(
+        network=network,
+        id=account_id or account,
+        handle=account,
+        display_name=name,
+        url=f"https://{account.rsplit('@', 1)[-1]}/@{account.split('@', 1)[0]}",
+        bot=bot,
+        opt_out=opt_out,
+    )
+
+
+def add_post(
+    store: Store,
+    chat_id: str,
+    author: Author,
+    post_id: str,
+    text: str,
+    *,
+    kind: str = "answer",
+    answers: Sequence[tuple[int, str, str]] = (),
+    minutes: float = 15,
+    start: datetime = START,
+    deleted: bool = False,
+    url: str | None = None,
+) -> None:
+    """A post seen in the chat, as collection stores it: its author, kind and answers."""
+    store.save_participant(
+        author.network,
+        author.id,
+        author.handle,
+        display_name=author.display_name,
+        url=author.url,
+        bot=author.bot,
+        opt_out=author.opt_out,
+    )
+    uri = f"https://{author.network.value}.example/posts/{chat_id}/{post_id}"
+    store.save_post(
+        StoredPost(
+            chat_id=chat_id,
+            network=author.network,
+            uri=uri,
+            post_id=post_id,
+            url=uri if url is None else url,
+            author_id=author.id,
+            text=text,
+            created_at=start + timedelta(minutes=minutes),
+            edited_at=None,
+            reply_to=None,
+            quote_of=None,
+            likes=0,
+            reposts=0,
+            kind=kind,
+            reason="blocked word" if kind == "blocked" else "",
+            resolved=True,
+            deleted=False,
+        ),
+        answers,
+    )
+    if deleted:
+        store.delete_post(chat_id, author.network, uri)
