@@ -160,7 +160,8 @@ def test_rate_limit_waits_for_the_reset_then_posts_once(
             image_question=None,
         ),
     )
-    reset = datetime.now(UTC) + timedelta(seconds=7)
+    # Far enough ahead that a slow start still meets the 429 before the reset.
+    reset = datetime.now(UTC) + timedelta(seconds=9)
     mastodon_server.inject_fault("/api/v1/statuses", status=429, count=1, reset=reset)
     try:
         process = bots.run(folder, "run", "--speed", SPEED, "--config", str(folder.config))
