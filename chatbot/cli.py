@@ -321,7 +321,7 @@ def archive(
     config: ConfigOption = None,
     data_dir: DataDirOption = None,
 ) -> None:
-    """Write a chat's transcript, question by question, for the community to keep.
+    """Write a chat's transcript, question by question, for people to keep.
 
     Each question as it was posted, then its answers with author, time on the
     chat's clock and link; introductions too. Answers from people who opted out of
@@ -371,7 +371,7 @@ def stats(
     config: ConfigOption = None,
     data_dir: DataDirOption = None,
 ) -> None:
-    """Show participation across a series' chats: new and returning people, growth, streaks.
+    """Show participation across a series' chats: new and returning people, streaks.
 
     Per chat: participants, new and returning, answers, change against the previous
     chat. Then the most frequent participants (for badges) with their streaks. One
