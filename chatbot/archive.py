@@ -357,7 +357,7 @@ def _markdown_entry(e: Entry, bylines: dict[tuple[str, str], str]) -> str:
         byline = bylines[e.name, e.handle] = (
             f"**{markdown_text(e.name)}** {markdown_text(e.handle)}"
         )
-    link = f" · [post]({e.href})" if e.href else (f" · {markdown_text(e.url)}" if e.url else "")
+    link = f" · [post]({e.href})" if e.href else ""  # only web addresses are worth showing
     body = markdown_text(contain_bidi(e.text)).replace("\n", "\n  ")
     label = f"{e.label}: " if e.label else ""
     return f"- {byline} · {e.local}{link}  \n  {label}{body}\n"

@@ -124,7 +124,7 @@ def csv_cell(value: str) -> str:
     return "'" + value if value.startswith(_CSV_FORMULA) else value
 
 
-_MARKDOWN_MARKS = "\\`*_[]<>&|~!@$"
+_MARKDOWN_MARKS = "\\`*_[]<>&|~@$"  # "!" is harmless once "[" is escaped
 _MARKDOWN_INLINE = re.compile("[" + re.escape(_MARKDOWN_MARKS) + "]")
 _MARKDOWN_ESCAPES = str.maketrans({c: "\\" + c for c in _MARKDOWN_MARKS})
 _MARKDOWN_LINE_START = re.compile(r"^(?:([#>+=-])|(\d+)([.)]))")

@@ -195,15 +195,13 @@ def _person_figures(person: Person, per_chat: dict[int, int], chats: int) -> Per
 
 
 def _labels(chats: Sequence[ChatRow]) -> list[str]:
-    """Each chat's date on its own clock; with the time where a date holds two chats."""
+    """Each chat's date on its own clock, with the time where dates repeat (rehearsals)."""
     starts = [localtime.to_local(c.start_at + c.shift, localtime.zone(c.timezone)) for c in chats]
-    labels = [f"{s:%Y-%m-%d}" for s in starts]
-    labels = [
-        f"{s:%Y-%m-%d %H:%M}" if labels.count(d) > 1 else d
-        for s, d in zip(starts, labels, strict=True)
-    ]
-    # Rehearsals can start two chats in a minute: their ids tell them apart.
-    return [c.chat_id if labels.count(d) > 1 else d for c, d in zip(chats, labels, strict=True)]
+    for pattern in ("%Y-%m-%d", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"):
+        labels = [s.strftime(pattern) for s in starts]
+        if len(set(labels)) == len(labels):
+            return labels
+    return [c.chat_id for c in chats]
 
 
 # --- output -------------------------------------------------------------------------------
@@ -221,9 +219,9 @@ def opted_out_note(n: int) -> str:
 def _growth(chat: ChatFigures) -> str:
     if chat.growth is None:
         return ""
-    text = f"{chat.growth:+d}"
+    text = f"{chat.growth:+d}" if chat.growth else "0"
     if chat.growth_percent is not None:
-        text += f" ({chat.growth_percent:+.0f}%)"
+        text += f" ({chat.growth_percent:+.0f}%)" if chat.growth else " (0%)"
     return text
 
 
@@ -344,7 +342,9 @@ def draw_chart(stats: SeriesStats, path: Path) -> Path:
     axes.set_ylabel("participants")
     axes.set_title(f"{stats.series}: participants per chat, new and returning")
     axes.spines[["top", "right"]].set_visible(False)
-    axes.legend(loc="upper left", frameon=False)
+    handles, names = axes.get_legend_handles_labels()
+    # Outside the axes, clear of the bars; listed top to bottom as the bars stack.
+    axes.legend(handles[::-1], names[::-1], loc="upper left", bbox_to_anchor=(1, 1), frameon=False)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", metadata={"Software": None})
     path.parent.mkdir(parents=True, exist_ok=True)
