@@ -7,14 +7,18 @@ deletions), as collection leaves them; attribution itself is tested elsewhere.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import yaml
 
 from chatbot.networks.base import Author, PostRef
 from chatbot.script import NetworkName
 from chatbot.store import ChatState, PlannedUnit, Store, StoredPost
 
 START = datetime(2030, 1, 3, 1, 0, tzinfo=UTC)  # 20:00 on 2 January in New York
+CORPUS = Path(__file__).parent / "data" / "hostile_answers.yaml"
 MASTODON = NetworkName.MASTODON
 BLUESKY = NetworkName.BLUESKY
 
@@ -140,3 +144,25 @@ def add_post(
     )
     if deleted:
         store.delete_post(chat_id, author.network, uri)
+
+
+@dataclass(frozen=True)
+class Hostile:
+    """An answer from the hostile corpus, and the display name it is posted under."""
+
+    name: str
+    text: str
+    author: str
+
+
+def hostile_answers() -> list[Hostile]:
+    """tests/data/hostile_answers.yaml, with repeated texts written out."""
+    entries = yaml.safe_load(CORPUS.read_text(encoding="utf-8"))
+    return [
+        Hostile(
+            e["name"],
+            e.get("prefix", "") + e["text"] * e.get("repeat", 1),
+            e.get("author", f"Teacher {i}"),
+        )
+        for i, e in enumerate(entries)
+    ]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from bs4 import BeautifulSoup
-from chatdata import add_chat, add_post, open_store, person
+from chatdata import add_chat, add_post, hostile_answers, open_store, person
 from markdown_it import MarkdownIt
 from typer.testing import CliRunner
 
@@ -248,3 +248,31 @@ def test_cli_archive_names_the_chats_it_knows(data_dir: Path) -> None:
     result = CliRunner().invoke(app, ["archive", "nope", "--data-dir", str(data_dir)])
     assert result.exit_code != 0
     assert CHAT in str(result.exception)
+
+
+@pytest.fixture
+def hostile_store(tmp_path: Path) -> Store:
+    """A chat whose answers, and some authors' names, are the hostile corpus."""
+    store = open_store(tmp_path)
+    add_chat(store, CHAT, questions=QUESTIONS)
+    for i, item in enumerate(hostile_answers()):
+        author = person(f"teacher{i}@school.example", item.author)
+        add_post(store, CHAT, author, str(i), item.text, answers=[(1, "", item.text)])
+    return store
+
+
+def test_json_keeps_every_hostile_text_exactly(hostile_store: Store) -> None:
+    """JSON round-trips each hostile answer, bidi controls included (as escapes)."""
+    text = render(build_transcript(hostile_store, CHAT), "json")
+    assert "\u202e" not in text  # written as a visible escape, not the character
+    answers = json.loads(text)["questions"][0]["answers"]
+    assert sorted(a["text"] for a in answers) == sorted(h.text for h in hostile_answers())
+
+
+def test_markdown_of_hostile_answers_renders_no_markup(hostile_store: Store) -> None:
+    """Rendered Markdown of the hostile corpus holds no element a participant wrote."""
+    html = MarkdownIt("commonmark").render(render(build_transcript(hostile_store, CHAT), "md"))
+    soup = BeautifulSoup(html, "html.parser")
+    written = {t.name for t in soup.find_all(True)}
+    assert written <= {"h1", "h2", "p", "ul", "li", "strong", "em", "a", "br"}
+    assert all(a["href"].startswith("https://") for a in soup.find_all("a"))

@@ -23,15 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from chatdata import add_chat, add_post, open_store, person
+from chatdata import Hostile, add_chat, add_post, hostile_answers, open_store, person
 from PIL import Image
 from websockets.sync.client import ClientConnection, connect
 
 from chatbot.archive import archive_folder, write_archives
 from chatbot.public import BIDI_CONTROLS, clean_name
 
-CORPUS = Path(__file__).parent / "data" / "hostile_answers.yaml"
 CHAT = "blchat-2030-01-02"
 QUESTIONS = (
     "Q1: What does station rotation look like in your room? #BLchat",
@@ -53,25 +51,6 @@ CHROMIUM_FLAGS = (
     "--remote-debugging-port=0",
 )
 TIMEOUT = 60.0
-
-
-@dataclass(frozen=True)
-class Hostile:
-    name: str
-    text: str
-    author: str
-
-
-def hostile_answers() -> list[Hostile]:
-    entries = yaml.safe_load(CORPUS.read_text(encoding="utf-8"))
-    return [
-        Hostile(
-            e["name"],
-            e.get("prefix", "") + e["text"] * e.get("repeat", 1),
-            e.get("author", f"Teacher {i}"),
-        )
-        for i, e in enumerate(entries)
-    ]
 
 
 def find_chromium() -> str:
