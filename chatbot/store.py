@@ -1032,7 +1032,7 @@ class Store:
             .order_by(a.question, a.created_at, a.uri, a.part)
         )
         with self._tx() as conn:
-            return [tuple(r) for r in conn.execute(query)]
+            return [tuple(r) for r in conn.execute(query).all()]
 
     def posts_of_kind(self, chat_id: str, kinds: Sequence[str]) -> list[StoredPost]:
         """The chat's non-deleted posts of ``kinds``, in time order."""
