@@ -23,6 +23,10 @@ def redact_secrets(
     return event
 
 
+def _stderr_logger(*_args: Any) -> structlog.PrintLogger:
+    return structlog.PrintLogger(file=sys.stderr)
+
+
 def configure(fmt: Literal["auto", "json", "text"] = "auto", level: int = logging.INFO) -> None:
     """Set up structlog (and the stdlib loggers of the libraries) for a command."""
     json_lines = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
@@ -41,7 +45,8 @@ def configure(fmt: Literal["auto", "json", "text"] = "auto", level: int = loggin
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        # Looked up at every call, not at configure time: stderr may be replaced later.
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )
     logging.basicConfig(
