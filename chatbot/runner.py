@@ -386,15 +386,19 @@ class Runner:
 
     def wake(self, chat_id: str, when: datetime) -> None:
         """Book the chat's job to run at ``when`` (aware UTC)."""
+        self._book("chat", self._job, chat_id, when)
+
+    def _book(self, kind: str, job: Callable[[str], None], chat_id: str, when: datetime) -> None:
+        """One job per kind and chat, at an aware UTC instant; a new booking replaces the old."""
         if self.stopping or not self.scheduler.running:
             return
         self.scheduler.add_job(
-            self._job,
+            job,
             trigger=DateTrigger(run_date=when, timezone=UTC),
             args=[chat_id],
-            id=f"chat:{chat_id}",
+            id=f"{kind}:{chat_id}",
             replace_existing=True,
-            misfire_grace_time=None,
+            misfire_grace_time=None,  # the late policy decides, not APScheduler's 1 s default
         )
 
     def _remove_job(self, chat_id: str) -> None:
@@ -676,16 +680,7 @@ class Runner:
             self._book_collection(chat_id, self.clock() + self.collect_every)
 
     def _book_collection(self, chat_id: str, when: datetime) -> None:
-        if self.stopping or not self.scheduler.running:
-            return
-        self.scheduler.add_job(
-            self._collect_job,
-            trigger=DateTrigger(run_date=when, timezone=UTC),
-            args=[chat_id],
-            id=f"collect:{chat_id}",
-            replace_existing=True,
-            misfire_grace_time=None,
-        )
+        self._book("collect", self._collect_job, chat_id, when)
 
     def _collect_job(self, chat_id: str) -> None:
         """A scheduled collection round: never lets an exception reach the scheduler."""
