@@ -78,7 +78,9 @@ def _limits(loaded: LoadedConfig) -> Limits:
 def validate(
     paths: Annotated[
         list[Path],
-        typer.Argument(help="Chat script files or folders of them (e.g. schedules/)."),
+        typer.Argument(
+            metavar="PATH...", help="Chat script files or folders of them (e.g. schedules/)."
+        ),
     ],
     config: ConfigOption = None,
     output: Annotated[
@@ -128,7 +130,9 @@ def validate(
 
 @app.command()
 def preview(
-    paths: Annotated[list[Path], typer.Argument(help="Chat script files or folders of them.")],
+    paths: Annotated[
+        list[Path], typer.Argument(metavar="PATH...", help="Chat script files or folders of them.")
+    ],
     config: ConfigOption = None,
     dates: Annotated[int, typer.Option(help="How many later dates of a series to list.")] = 6,
     now: NowOption = None,
@@ -269,7 +273,9 @@ def check(config: ConfigOption = None) -> None:
 
 @app.command()
 def answers(
-    chat: Annotated[str, typer.Argument(help="The chat's id, as `chatbot status` lists it.")],
+    chat: Annotated[
+        str, typer.Argument(metavar="CHAT", help="The chat's id, as `chatbot status` lists it.")
+    ],
     config: ConfigOption = None,
     question: Annotated[
         int | None, typer.Option("--question", "-q", help="Only the answers to this question.")
@@ -308,7 +314,9 @@ def answers(
 
 @app.command()
 def archive(
-    chat: Annotated[str, typer.Argument(help="The chat's id, as `chatbot status` lists it.")],
+    chat: Annotated[
+        str, typer.Argument(metavar="CHAT", help="The chat's id, as `chatbot status` lists it.")
+    ],
     output_format: Annotated[
         str, typer.Option("--format", help="md, html, csv or json.", case_sensitive=False)
     ] = "md",
@@ -349,7 +357,9 @@ def archive(
 def stats(
     series: Annotated[
         str | None,
-        typer.Argument(help="The series: its chat script's id. Every series if left out."),
+        typer.Argument(
+            metavar="[SERIES]", help="The series: its chat script's id. Every series if left out."
+        ),
     ] = None,
     csv_file: Annotated[
         Path | None,
