@@ -545,7 +545,8 @@ class Runner:
                     seq=unit.seq + index - 1,
                     kind=unit.kind,
                     number=None,
-                    planned_at=unit.planned_at,
+                    # Distinct, ordered times: Bluesky record keys are derived from them.
+                    planned_at=unit.planned_at + timedelta(milliseconds=index),
                     idempotency_key=idempotency_key(
                         chat_id, f"{unit.step_key}-{index}", unit.network
                     ),

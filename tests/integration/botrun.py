@@ -71,6 +71,7 @@ def chat_script(
     spacing: str = "1m",
     closing_at: str = "4m",
     recap: bool = False,
+    recap_after: str = "1m",
 ) -> str:
     """A chat script's YAML: optional reminder, welcome, questions (one with an image), closing.
 
@@ -98,7 +99,9 @@ def chat_script(
         if number == image_question:
             lines += ["    image:", "      path: chart.png", f'      alt: "{IMAGE_ALT}"']
     lines += ["closing:", f"  at: {closing_at}", f'  text: "{CLOSING}"']
-    if not recap:
+    if recap:
+        lines += ["recap:", f"  after: {recap_after}"]
+    else:
         lines += ["recap:", "  enabled: false"]
     return "\n".join(lines) + "\n"
 
