@@ -90,6 +90,17 @@ class MastodonAccount(Model):
         "public: unlisted posts never reach hashtag timelines.",
     )
     recap_visibility: Visibility = Visibility.UNLISTED
+    extra_instances: list[str] = Field(
+        default_factory=list,
+        description="Other instances whose public hashtag timelines are read too (one instance "
+        "only sees the posts that reach it): https://mastodon.social",
+    )
+    indexable_opt_out: bool = Field(
+        default=True,
+        description="Leave people whose account says indexable: false (their posts are not "
+        "searchable) out of public transcripts. Mastodon's default is false: with this on, "
+        "most Mastodon participants are counted but not shown.",
+    )
 
 
 class BlueskyAccount(Model):

@@ -71,3 +71,17 @@ def test_a_reader_can_give_up_instead_of_waiting() -> None:
     p.block_until(clock.wall + timedelta(seconds=60))
     assert not p.acquire(posting=False, deadline=5)
     assert clock.now == 0
+
+
+def test_after_the_reset_the_whole_window_is_back() -> None:
+    """The server's window starts afresh at its reset: reading need not wait for a refill."""
+    clock = Time()
+    p = pacer(clock)
+    for _ in range(8):
+        p.acquire(posting=False)
+    p.block_until(clock.wall + timedelta(seconds=5))
+    assert p.acquire(posting=False)
+    assert 5 <= clock.now < 6
+    for _ in range(7):
+        assert p.acquire(posting=False)
+    assert clock.now < 6

@@ -1,4 +1,5 @@
-"""Bluesky through the atproto SDK: threads, clickable hashtags, images, sessions kept.
+"""Bluesky through the atproto SDK: threads, clickable hashtags, images, sessions kept,
+and the chat's conversation read back (hashtag search, threads, notifications).
 
 Exactly once: every post gets a record key (a TID) derived from the step's
 planned time and its idempotency key, and is written with
@@ -24,8 +25,9 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -50,7 +52,18 @@ from PIL import Image, UnidentifiedImageError
 from pydantic import SecretStr
 
 from chatbot import errors
-from chatbot.networks.base import Account, Attachment, PostRef, PostRequest
+from chatbot.networks.base import (
+    Account,
+    Attachment,
+    Author,
+    ChatThread,
+    Collected,
+    PostRef,
+    PostRequest,
+    SeenPost,
+)
+from chatbot.networks.pacing import Pacer
+from chatbot.networks.reading import SWEEP_ROUNDS, Rounds, as_utc, pace, remember, remembered
 from chatbot.script import NetworkName
 from chatbot.text import Facet, Limits
 
@@ -71,6 +84,11 @@ MAX_TAGS = 8
 KEY_CANDIDATES = 4
 # Seconds: see BlueskyNetwork._login_at.
 LOGIN_COOLDOWN = 300.0
+# Rate limits (docs.bsky.app/docs/advanced-guides/rate-limits): 3,000 requests
+# per 5 minutes per IP; record writes 5,000 points an hour, a create costs 3.
+REQUEST_LIMIT = (3000, 300.0)
+WRITE_POINTS = (5000, 3600.0)
+CREATE_POINTS = 3
 # Errors that mean the stored session is no longer good: log in again.
 _SESSION_ERRORS = frozenset({"ExpiredToken", "InvalidToken", "AuthMissing"})
 _AUTH_ERRORS = _SESSION_ERRORS | {
@@ -209,6 +227,155 @@ def translate(exc: AtProtocolError, what: str, now: datetime | None = None) -> e
     return errors.Transient(detail or f"{what}: {type(exc).__name__}", status=status)
 
 
+# --- reading: post views -> SeenPost ------------------------------------------------------
+
+# searchPosts, listNotifications: at most 100 a page; getPosts: 25 uris a call.
+SEARCH_PAGE = 100
+NOTIFICATION_PAGE = 100
+GET_POSTS_BATCH = 25
+# A safety stop for one source in one round; the cursor only moves as far as was read.
+MAX_PAGES = 100
+# getPostThread: replies this deep below the post asked for (the lexicon's maximum).
+THREAD_DEPTH = 1000
+# A bot post found this close to the top of a thread read at THREAD_DEPTH had
+# its replies in that answer (900 levels of them) and is not read again.
+THREAD_COVERED = 100
+# searchPosts' ``since`` compares sortAt, the earlier of createdAt and indexedAt:
+# a post whose author's clock is behind sorts before newer ones. Each round
+# reads again this far before the newest post it saw, and sweeps reread all.
+SEARCH_OVERLAP = timedelta(minutes=5)
+# The notifications that bring posts of a chat (a reply that also mentions the
+# bot arrives once, as a mention).
+NOTIFICATION_REASONS = ("reply", "mention", "quote")
+# A profile self-label asking that the account's content not be shown to
+# logged-out viewers: a public transcript leaves such a person out.
+NO_UNAUTHENTICATED = "!no-unauthenticated"
+
+
+def _get(obj: Any, name: str, alias: str | None = None) -> Any:
+    """A field of an SDK model, or of a plain dict (records of unknown types stay dicts)."""
+    if obj is None:
+        return None
+    if isinstance(obj, dict):
+        return obj.get(alias or name)
+    return getattr(obj, name, None)
+
+
+def post_labels(author: Any) -> list[str]:
+    """The label values on an author (profile self-labels included), negations left out."""
+    return [
+        str(_get(label, "val"))
+        for label in _get(author, "labels") or []
+        if _get(label, "val") and not _get(label, "neg")
+    ]
+
+
+def post_tags(record: Any) -> tuple[str, ...]:
+    """Hashtags of a post record, lowercase, without '#': tag facets and the extra ``tags``."""
+    found = []
+    for facet in _get(record, "facets") or []:
+        for feature in _get(facet, "features") or []:
+            kind = str(_get(feature, "py_type", "$type") or "")
+            tag = _get(feature, "tag")
+            if tag and kind.endswith("#tag"):
+                found.append(str(tag).lower())
+    found += [str(t).lower() for t in _get(record, "tags") or []]
+    return tuple(dict.fromkeys(found))
+
+
+def quoted_uri(record: Any) -> str | None:
+    """The post a record quotes: app.bsky.embed.record, or the record of recordWithMedia."""
+    embed = _get(record, "embed")
+    inner = _get(embed, "record")
+    if inner is None:
+        return None
+    nested = _get(inner, "record")  # recordWithMedia: {record: {record: strongRef}, media}
+    ref = nested if nested is not None and _get(nested, "uri") else inner
+    uri = _get(ref, "uri")
+    return str(uri) if uri and "/app.bsky.feed.post/" in str(uri) else None
+
+
+def post_url(handle: str, uri: str) -> str:
+    """The post's page on bsky.app."""
+    return f"https://bsky.app/profile/{handle}/post/{uri.rsplit('/', 1)[-1]}"
+
+
+def seen_post(view: Any) -> SeenPost:
+    """A post view (app.bsky.feed.defs#postView) as the conversation sees it."""
+    record = _get(view, "record")
+    author = _get(view, "author")
+    uri = str(_get(view, "uri"))
+    handle = str(_get(author, "handle") or _get(author, "did"))
+    labels = post_labels(author)
+    indexed = as_utc(_get(view, "indexed_at", "indexedAt"))
+    created = as_utc(_get(record, "created_at", "createdAt")) or indexed
+    if created is None:
+        raise ValueError(f"post {uri} has no time")
+    parent = _get(_get(record, "reply"), "parent")
+    return SeenPost(
+        network=NetworkName.BLUESKY,
+        uri=uri,
+        id=uri,  # what PostRef.id holds for the bot's own posts
+        url=post_url(handle, uri),
+        author=Author(
+            network=NetworkName.BLUESKY,
+            id=str(_get(author, "did")),
+            handle=handle,
+            display_name=str(_get(author, "display_name", "displayName") or ""),
+            url=f"https://bsky.app/profile/{handle}",
+            bot="bot" in labels,  # the self-label a bot account carries on its profile
+            opt_out=f"{NO_UNAUTHENTICATED} label" if NO_UNAUTHENTICATED in labels else "",
+        ),
+        text=str(_get(record, "text") or ""),
+        created_at=created,
+        reply_to=str(_get(parent, "uri")) if _get(parent, "uri") else None,
+        quote_of=quoted_uri(record),
+        tags=post_tags(record),
+        likes=int(_get(view, "like_count", "likeCount") or 0),
+        reposts=int(_get(view, "repost_count", "repostCount") or 0),
+    )
+
+
+def sort_time(view: Any) -> datetime | None:
+    """When search sorts a post: the earlier of createdAt and indexedAt (the AppView's sortAt)."""
+    times = [
+        t
+        for t in (
+            as_utc(_get(_get(view, "record"), "created_at", "createdAt")),
+            as_utc(_get(view, "indexed_at", "indexedAt")),
+        )
+        if t is not None
+    ]
+    return min(times) if times else None
+
+
+def has_hashtag(view: Any, tag: str) -> bool:
+    """Whether a search hit really carries ``#tag`` (search also matches words and prefixes)."""
+    record = _get(view, "record")
+    wanted = tag.casefold()
+    if wanted in (t.casefold() for t in post_tags(record)):
+        return True
+    text = str(_get(record, "text") or "")
+    return re.search(rf"#{re.escape(wanted)}(?![\w])", text.casefold()) is not None
+
+
+def _flatten(node: Any) -> Iterator[tuple[int, Any]]:
+    """(depth, post view) for a thread and every reply in it, at any depth; not-found and
+    blocked replies are skipped. Iterative: threads may be 1,000 levels deep."""
+    stack = [(node, 0)]
+    while stack:
+        current, depth = stack.pop()
+        post = _get(current, "post")
+        if post is None:
+            continue
+        yield depth, post
+        stack.extend((reply, depth + 1) for reply in reversed(_get(current, "replies") or []))
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 # --- the network --------------------------------------------------------------------------
 
 
@@ -227,6 +394,7 @@ class BlueskyNetwork:
         timeout: float = REQUEST_TIMEOUT,
         transport: httpx.BaseTransport | None = None,
         clock: Callable[[], datetime] | None = None,
+        sweep_every: int = SWEEP_ROUNDS,
     ) -> None:
         """No network call happens here: the session is resumed (or created) on first use."""
         self.service = service
@@ -250,6 +418,11 @@ class BlueskyNetwork:
         # and a session made here is not replaced by another, for LOGIN_COOLDOWN.
         self._login_at: float | None = None  # time.monotonic() of the last login here
         self._login_refused: tuple[float, errors.NetworkError] | None = None
+        # One pacer per account for every request, posting ahead of reading, and
+        # one for record writes, which are limited by points (a create costs 3).
+        self._pacer = Pacer(*REQUEST_LIMIT, wall=self._clock)
+        self._writes = Pacer(WRITE_POINTS[0] // CREATE_POINTS, WRITE_POINTS[1], wall=self._clock)
+        self._rounds = Rounds(sweep_every)
 
     # --- the Protocol ---------------------------------------------------------------------
 
@@ -302,6 +475,192 @@ class BlueskyNetwork:
 
     def close(self) -> None:
         self._client.request.close()
+
+    # --- reading: the Reader Protocol -----------------------------------------------------
+
+    def collect(self, thread: ChatThread, cursors: dict[str, str]) -> Collected:
+        """The chat's posts new or changed since ``cursors``; errors raise before any cursor moves.
+
+        Cursors: ``search`` and ``notifications`` (the newest indexedAt read
+        there, ISO 8601), ``threads`` and ``searched`` (the uris seen in the
+        chat's threads and under its hashtag, to notice deletions).
+        """
+        bot_uris = {ref.id for ref in thread.bot_posts}
+        if not bot_uris:
+            return Collected()
+        me = self._did()
+        tag = thread.hashtag.removeprefix("#")
+        sweep = self._rounds.next_is_sweep(thread.chat_id)
+        views: dict[str, Any] = {}  # uri -> post view, everything worth returning this round
+
+        def keep(view: Any) -> bool:
+            uri = str(_get(view, "uri"))
+            if uri in bot_uris or _get(_get(view, "author"), "did") == me:
+                return False
+            views[uri] = view
+            return True
+
+        # 1. The hashtag: a search, newest first, back to what the last round saw
+        # (a sweep goes back to the chat's start: deletions show as absences).
+        high = None if sweep else as_utc(cursors.get("search"))
+        found, newest_search = self._search(tag, thread.since, high)
+        searched_now = [uri for uri, view in found.items() if keep(view)]
+
+        # 2. Replies, mentions and quotes notified to the bot during the chat.
+        notified, newest_note = self._notified(as_utc(cursors.get("notifications")), thread.since)
+        for view in self._posts(notified):
+            created = as_utc(_get(_get(view, "record"), "created_at", "createdAt"))
+            if created is None or created >= thread.since:
+                keep(view)
+
+        # 3. The threads under the bot's posts (replies that forgot the hashtag, at any
+        # depth), read every round; one read usually covers the whole chat.
+        thread_now: list[str] = []
+        covered: set[str] = set()
+        for ref in thread.bot_posts:
+            if ref.id in covered:
+                continue
+            try:
+                answer = self._call(
+                    "reading the replies to the chat",
+                    partial(
+                        self._client.app.bsky.feed.get_post_thread,
+                        {"uri": ref.id, "depth": THREAD_DEPTH, "parent_height": 0},
+                    ),
+                    not_found_ok=True,
+                    posting=False,
+                )
+            except _NotFound:
+                continue  # the bot's post itself is gone
+            for depth, view in _flatten(answer.thread):
+                uri = str(_get(view, "uri"))
+                if uri in bot_uris and depth <= THREAD_COVERED:
+                    covered.add(uri)
+                if keep(view):
+                    thread_now.append(uri)
+
+        # 4. What was seen before and is not there now: deleted if getPosts no longer
+        # has it; else only out of sight (its parent was deleted): returned as it is.
+        known_threads = set(remembered(cursors, "threads"))
+        known_searched = set(remembered(cursors, "searched"))
+        vanished = known_threads - set(thread_now)
+        if sweep:
+            vanished |= known_searched - set(searched_now)
+        vanished -= views.keys()
+        alive = {str(_get(v, "uri")) for v in self._posts(sorted(vanished)) if keep(v)}
+        deleted = sorted(vanished - alive)
+        searched = set(searched_now) if sweep else known_searched | set(searched_now)
+        searched -= set(deleted)
+
+        posts = []
+        for view in views.values():
+            try:
+                posts.append(seen_post(view))
+            except (AttributeError, TypeError, ValueError) as exc:
+                log.warning("bluesky post unreadable", uri=_get(view, "uri"), error=str(exc))
+        new_cursors = {
+            "threads": remember({u: u for u in thread_now}),
+            "searched": remember({u: u for u in searched}),
+        }
+        if newest_search is not None:
+            new_cursors["search"] = newest_search.isoformat()
+        if newest_note is not None:
+            new_cursors["notifications"] = newest_note.isoformat()
+        return Collected(posts=tuple(posts), deleted=tuple(deleted), cursors=new_cursors)
+
+    def _search(
+        self, tag: str, since: datetime, high: datetime | None
+    ) -> tuple[dict[str, Any], datetime | None]:
+        """Posts with ``#tag`` sorted after ``high`` (less an overlap), or since the chat's start.
+
+        Pages follow ``cursor`` until a page reaches back past that point or there
+        is no cursor: a short page is not the end.
+        """
+        floor = since if high is None else max(since, high - SEARCH_OVERLAP)
+        params: dict[str, Any] = {
+            "q": f"#{tag}",  # the test AppView (no search service) matches text only
+            "tag": [tag],  # production search: posts with this tag facet
+            "sort": "latest",
+            "since": _iso(floor),
+            "limit": SEARCH_PAGE,
+        }
+        found: dict[str, Any] = {}
+        newest = high
+        cursor: str | None = None
+        for _ in range(MAX_PAGES):
+            page = self._call(
+                f"searching #{tag}",
+                partial(self._client.app.bsky.feed.search_posts, {**params, "cursor": cursor}),
+                posting=False,
+            )
+            reached = False
+            for view in page.posts:
+                indexed = as_utc(view.indexed_at)
+                if indexed is not None and (newest is None or indexed > newest):
+                    newest = indexed
+                at = sort_time(view)
+                if at is not None and at < floor:
+                    reached = True
+                    continue
+                if has_hashtag(view, tag):
+                    found[view.uri] = view
+            cursor = page.cursor
+            if reached or not cursor or not page.posts:
+                break
+        else:
+            log.warning("bluesky: more search pages than one round reads", tag=tag)
+        return found, newest
+
+    def _notified(
+        self, high: datetime | None, since: datetime
+    ) -> tuple[list[str], datetime | None]:
+        """Uris of the posts in reply, mention and quote notifications after ``high``."""
+        floor = high or since
+        uris: list[str] = []
+        newest = high
+        cursor: str | None = None
+        for _ in range(MAX_PAGES):
+            page = self._call(
+                "reading notifications",
+                partial(
+                    self._client.app.bsky.notification.list_notifications,
+                    {
+                        "limit": NOTIFICATION_PAGE,
+                        "cursor": cursor,
+                        "reasons": list(NOTIFICATION_REASONS),
+                    },
+                ),
+                posting=False,
+            )
+            reached = False
+            for note in page.notifications:
+                indexed = as_utc(note.indexed_at)
+                if indexed is None:
+                    continue
+                if newest is None or indexed > newest:
+                    newest = indexed
+                if indexed < floor:
+                    reached = True
+                    continue
+                if note.reason in NOTIFICATION_REASONS and "/app.bsky.feed.post/" in note.uri:
+                    uris.append(note.uri)
+            cursor = page.cursor
+            if reached or not cursor or not page.notifications:
+                break
+        return list(dict.fromkeys(uris)), newest
+
+    def _posts(self, uris: Sequence[str]) -> list[Any]:
+        """Post views for ``uris`` (getPosts, 25 at a time); deleted posts are simply absent."""
+        views: list[Any] = []
+        for start in range(0, len(uris), GET_POSTS_BATCH):
+            batch = list(uris[start : start + GET_POSTS_BATCH])
+            answer = self._call(
+                "reading posts",
+                partial(self._client.app.bsky.feed.get_posts, {"uris": batch}),
+                posting=False,
+            )
+            views += answer.posts
+        return views
 
     # --- for `chatbot check` --------------------------------------------------------------
 
@@ -382,6 +741,7 @@ class BlueskyNetwork:
                     headers={"Content-Type": "application/json"},
                 ),
                 swap_ok=True,
+                write=True,
             )
         except _AlreadyThere:
             return None
@@ -499,8 +859,10 @@ class BlueskyNetwork:
             stored = None if force_new else self._read_session()
             if stored is not None:
                 try:
+                    self._pace("resuming the Bluesky session", posting=True)
                     self._client.login(session_string=stored, fetch_bsky_profile=False)
                     # Ask the server: this also refreshes an access token near expiry.
+                    self._pace("resuming the Bluesky session", posting=True)
                     self._client.com.atproto.server.get_session()
                 except (ValueError, AtProtocolError) as exc:
                     if isinstance(exc, AtProtocolError) and _unreachable(exc):
@@ -523,6 +885,7 @@ class BlueskyNetwork:
         if self._login_refused is not None and now - self._login_refused[0] < LOGIN_COOLDOWN:
             refused = self._login_refused[1]
             raise errors.AuthFailed(f"{refused} (not tried again yet)", status=refused.status)
+        self._pace(f"logging in to Bluesky as {self.handle}", posting=True)
         try:
             self._client.login(
                 self.handle, self._password.get_secret_value(), fetch_bsky_profile=False
@@ -562,17 +925,21 @@ class BlueskyNetwork:
         *,
         swap_ok: bool = False,
         not_found_ok: bool = False,
+        posting: bool = True,
+        write: bool = False,
     ) -> T:
-        """Run an SDK call signed in, translate its errors, log in anew once if the session died."""
+        """Run an SDK call signed in and paced, translate its errors, log in anew once if the
+        session died."""
         self._sign_in()
         for attempt in range(2):
+            self._pace(what, posting=posting, write=write)
             try:
                 return call()
             except AtProtocolError as exc:
                 status, error, _message = xrpc_error(exc)
                 if swap_ok and error == "InvalidSwap":
                     raise _AlreadyThere from exc
-                if not_found_ok and error == "RecordNotFound":
+                if not_found_ok and error in ("RecordNotFound", "NotFound"):
                     raise _NotFound from exc
                 fresh = self._login_at is not None and (
                     time.monotonic() - self._login_at < LOGIN_COOLDOWN
@@ -581,8 +948,16 @@ class BlueskyNetwork:
                     log.info("bluesky session expired", handle=self.handle, error=error)
                     self._sign_in(force_new=True)
                     continue
-                raise translate(exc, what, self._clock()) from exc
+                problem = translate(exc, what, self._clock())
+                if isinstance(problem, errors.RateLimited):
+                    self._pacer.block_until(problem.retry_at)
+                raise problem from exc
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _pace(self, what: str, *, posting: bool, write: bool = False) -> None:
+        """Wait for the account's pacers (posting ahead of reading), briefly; else RateLimited."""
+        pacers = [self._writes, self._pacer] if write else [self._pacer]
+        pace(pacers, posting=posting, what=what, now=self._clock())
 
 
 def _unreachable(exc: AtProtocolError) -> bool:

@@ -10,7 +10,7 @@ from datetime import datetime
 import structlog
 
 from chatbot.config import LoadedConfig
-from chatbot.networks.base import Network, PostRef, PostRequest
+from chatbot.networks.base import ChatThread, Collected, Network, PostRef, PostRequest, Reader
 from chatbot.networks.bluesky import BlueskyNetwork
 from chatbot.networks.local import LocalNetwork
 from chatbot.networks.mastodon import MastodonNetwork
@@ -70,6 +70,8 @@ def connect_accounts(loaded: LoadedConfig) -> dict[NetworkName, Network]:
             instance=accounts.mastodon.instance,
             access_token=accounts.mastodon.access_token.resolve(loaded.base_dir),
             max_characters=accounts.mastodon.max_characters,
+            indexable_opts_out=accounts.mastodon.indexable_opt_out,
+            extra_instances=accounts.mastodon.extra_instances,
         )
     if accounts.bluesky is not None:
         networks[NetworkName.BLUESKY] = BlueskyNetwork(
@@ -103,6 +105,11 @@ class _HoldAfterPost:
 
     def find(self, request: PostRequest) -> PostRef | None:
         return self._inner.find(request)
+
+    def collect(self, thread: ChatThread, cursors: dict[str, str]) -> Collected:
+        if not isinstance(self._inner, Reader):
+            return Collected()
+        return self._inner.collect(thread, cursors)
 
     def close(self) -> None:
         self._inner.close()

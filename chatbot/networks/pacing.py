@@ -3,7 +3,7 @@
 One :class:`Pacer` per account and network is shared by the posting and the
 reading of every chat. It is a token bucket that keeps a reserve for posts:
 reading waits while the bucket is low, posting only when it is empty. After a
-429, nobody sends until the server's reset time.
+429, nobody sends until the server's reset time; then the bucket is full again.
 """
 
 from __future__ import annotations
@@ -42,7 +42,13 @@ class Pacer:
 
     def _refill(self) -> None:
         now = self._monotonic()
-        self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
+        if self._blocked_until is not None and self._wall() >= self._blocked_until:
+            # The server's window starts afresh at its reset (Mastodon's and Bluesky's
+            # limits are windows): the whole allowance is back, not one token at a time.
+            self._blocked_until = None
+            self._tokens = self.capacity
+        else:
+            self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
         self._stamp = now
 
     def wait_time(self, *, posting: bool) -> float:
