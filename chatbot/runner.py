@@ -24,7 +24,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
 
 from chatbot import policy
-from chatbot.archive import write_archives
+from chatbot.archive import FORMATS, file_stem, write_archives
 from chatbot.collect import host_handles, ingest, merge_moderation, view_for
 from chatbot.config import LatePolicy, MastodonAccount
 from chatbot.errors import AuthFailed, ChatbotError, NetworkError, RateLimited, Rejected, Transient
@@ -169,6 +169,7 @@ class Runner:
         """Load the scripts, book every chat's next wake-up, start the clock and the watcher."""
         self.scheduler.start()
         self.sync()
+        self._resume_collection()
         self.scheduler.add_job(
             self.sync,
             "interval",
@@ -775,10 +776,27 @@ class Runner:
             return None
         return next_round
 
+    def _resume_collection(self) -> None:
+        """After a restart: chats still inside their answer window are read again, and a
+        finished chat whose transcript was never written gets it now."""
+        now = self.clock()
+        for chat in self.store.chats([ChatState.RUNNING, ChatState.DONE]):
+            units = self.store.units(chat.chat_id)
+            if not any(u.state is UnitState.POSTED for u in units):
+                continue
+            window_end = chat.end_at + chat.shift + self.answer_tail / self.speed
+            if chat.state is ChatState.RUNNING or now <= window_end:
+                self._ensure_collecting(chat.chat_id)
+            elif self.archive_dir is not None and not any(
+                (self.archive_dir / f"{file_stem(chat.chat_id)}.{fmt}").exists() for fmt in FORMATS
+            ):
+                self._archive(chat.chat_id)
+
     def _archive(self, chat_id: str) -> None:
         """The transcript of a finished chat, in every format, kept in the data folder."""
         if self.archive_dir is None:
             return
+        self.archive_dir.mkdir(parents=True, exist_ok=True)
         paths = write_archives(self.store, chat_id, self.archive_dir)
         log.info("transcript written", chat=chat_id, files=[str(p) for p in paths])
 

@@ -105,7 +105,7 @@ def test_a_whole_chat_is_posted_in_order_exactly_once(harness: Harness) -> None:
 
 def test_the_recap_is_a_thread_of_its_own_after_the_closing(harness: Harness) -> None:
     """At recap time the bot posts a recap thread of its own; then the chat is done."""
-    for minutes in (-60, 0, 6, 15, 24, 33, 48):
+    for minutes in (-60, 0, 6, 15, 24, 33, 48, 48.1):
         harness.at(minutes)
     posts = [p for p in harness.local.posts(include_future=True) if p.author == BOT_AUTHOR]
     recap = posts[6:]
@@ -291,3 +291,52 @@ def test_collection_resumes_after_a_restart_without_losing_or_repeating(tmp_path
     keys = [(a.uri, a.question, a.part) for a in harness.store.answers(CHAT)]
     assert len(keys) == len(set(keys))
     assert {a.question for a in harness.store.answers(CHAT)} == {1, 2, 3}
+
+
+def test_a_restart_after_the_last_post_resumes_collecting_answers(tmp_path: Path) -> None:
+    """Restarted after the closing but inside the answer window, the bot reads answers again."""
+    harness = Harness(tmp_path)
+    harness.runner.sync()
+    for minutes in (-60, 0, 6, 15, 24, 33, 48, 48.1):
+        harness.at(minutes)
+    restarted = Runner(
+        store=harness.store,
+        networks={NetworkName.LOCAL: harness.local},
+        schedules=harness.schedules,
+        late=LatePolicy(),
+        clock=harness.clock,
+        watch=False,
+        answer_tail=timedelta(minutes=30),
+    )
+    restarted.start()
+    try:
+        assert restarted.scheduler.get_job(f"collect:{CHAT}") is not None
+    finally:
+        restarted.stop()
+
+
+def test_a_restart_after_the_answer_window_writes_a_missing_transcript(tmp_path: Path) -> None:
+    """A chat whose transcript was never written (the bot was down) gets it at the next start."""
+    harness = Harness(tmp_path)
+    harness.runner.sync()
+    for minutes in (-60, 0, 6, 15, 24, 33, 48, 48.1):
+        harness.at(minutes)
+    harness.clock.set(START + timedelta(days=1))
+    archives = tmp_path / "archives"
+    restarted = Runner(
+        store=harness.store,
+        networks={NetworkName.LOCAL: harness.local},
+        schedules=harness.schedules,
+        late=LatePolicy(),
+        clock=harness.clock,
+        watch=False,
+        archive_dir=archives,
+    )
+    restarted.start()
+    restarted.stop()
+    assert sorted(p.name for p in archives.iterdir()) == [
+        f"{CHAT}.csv",
+        f"{CHAT}.html",
+        f"{CHAT}.json",
+        f"{CHAT}.md",
+    ]
