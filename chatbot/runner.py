@@ -457,27 +457,30 @@ class Runner:
     def _execute(self, chat_id: str, action: policy.Action) -> None:
         unit = action.unit
         if isinstance(action, policy.Skip):
-            self.store.mark_done(
-                chat_id, unit.step_key, unit.network, UnitState.SKIPPED, action.reason
-            )
-            log.warning(
-                "skipped",
-                chat=chat_id,
-                step=unit.step_key,
-                network=unit.network.value,
-                reason=action.reason,
-            )
-            self.store.event(
-                "warning",
-                f"skipped: {action.reason}",
-                chat_id=chat_id,
-                step_key=unit.step_key,
-                network=unit.network,
-            )
+            self._close(chat_id, unit, UnitState.SKIPPED, action.reason)
         elif isinstance(action, policy.Reconcile):
             self._reconcile(chat_id, unit, action.reason)
         else:
             self._post(chat_id, unit)
+
+    def _close(self, chat_id: str, unit: UnitRow, state: UnitState, reason: str) -> None:
+        """A unit ends without a post (skipped or failed): stored, logged, shown in status."""
+        self.store.mark_done(chat_id, unit.step_key, unit.network, state, reason)
+        failed = state is UnitState.FAILED
+        (log.error if failed else log.warning)(
+            "post failed" if failed else "skipped",
+            chat=chat_id,
+            step=unit.step_key,
+            network=unit.network.value,
+            reason=reason,
+        )
+        self.store.event(
+            "error" if failed else "warning",
+            f"{'failed' if failed else 'skipped'}: {reason}",
+            chat_id=chat_id,
+            step_key=unit.step_key,
+            network=unit.network,
+        )
 
     def build_request(self, chat_id: str, unit: UnitRow) -> PostRequest:
         units = [u for u in self.store.units(chat_id) if u.network is unit.network]
@@ -523,13 +526,7 @@ class Runner:
         chat = self.store.chat(chat_id)
         loaded = self._scripts.get(chat.script_id) if chat else None
         if plan is None or loaded is None:
-            self.store.mark_done(
-                chat_id,
-                unit.step_key,
-                unit.network,
-                UnitState.SKIPPED,
-                "no script to build the recap from",
-            )
+            self._close(chat_id, unit, UnitState.SKIPPED, "no script to build the recap from")
             return None
         self.collect(chat_id)  # a last reading, so the recap counts every answer
         facts = facts_for(
@@ -585,22 +582,7 @@ class Runner:
             delay = RETRY_BACKOFF[min(unit.attempts, len(RETRY_BACKOFF) - 1)]
             self._retry(chat_id, unit, self.clock() + delay, f"network trouble: {exc}")
         except (AuthFailed, Rejected, NetworkError) as exc:
-            reason = f"{type(exc).__name__}: {exc}"
-            self.store.mark_done(chat_id, unit.step_key, unit.network, UnitState.FAILED, reason)
-            log.error(
-                "post failed",
-                chat=chat_id,
-                step=unit.step_key,
-                network=unit.network.value,
-                reason=reason,
-            )
-            self.store.event(
-                "error",
-                f"failed: {reason}",
-                chat_id=chat_id,
-                step_key=unit.step_key,
-                network=unit.network,
-            )
+            self._close(chat_id, unit, UnitState.FAILED, f"{type(exc).__name__}: {exc}")
         else:
             self.store.mark_posted(chat_id, unit.step_key, ref)
             self._ensure_collecting(chat_id)
@@ -657,21 +639,7 @@ class Runner:
                 url=ref.url,
             )
         else:
-            self.store.mark_done(chat_id, unit.step_key, unit.network, UnitState.SKIPPED, reason)
-            log.warning(
-                "skipped",
-                chat=chat_id,
-                step=unit.step_key,
-                network=unit.network.value,
-                reason=reason,
-            )
-            self.store.event(
-                "warning",
-                f"skipped: {reason}",
-                chat_id=chat_id,
-                step_key=unit.step_key,
-                network=unit.network,
-            )
+            self._close(chat_id, unit, UnitState.SKIPPED, reason)
 
     # --- following the conversation -----------------------------------------------------
 
