@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
-from zoneinfo import ZoneInfo
 
 from dateutil import rrule
 
@@ -136,7 +135,7 @@ def occurrences(script: ChatScript, after: datetime, count: int = 12) -> list[da
         return [start] if start >= after else []
     assert script.recurrence is not None
     result: list[datetime] = []
-    for local in _local_dates(script.recurrence):
+    for local in local_occurrences(script.recurrence):
         instant = localtime.to_utc(local, tz)
         if instant >= after:
             result.append(instant)
@@ -147,10 +146,6 @@ def occurrences(script: ChatScript, after: datetime, count: int = 12) -> list[da
 
 def local_occurrences(recurrence: Recurrence, limit: int = 1000) -> Iterator[datetime]:
     """Local wall-clock start times of a series (naive), in order."""
-    return _local_dates(recurrence, limit)
-
-
-def _local_dates(recurrence: Recurrence, limit: int = 1000) -> Iterator[datetime]:
     # The rule runs on naive local wall-clock times; localisation comes after,
     # so a chat at 20:00 stays at 20:00 across DST (a UTC cron would drift).
     weekday = _WEEKDAYS[list(type(recurrence.weekday)).index(recurrence.weekday)]
@@ -425,6 +420,3 @@ def _after(script: ChatScript, start: datetime) -> datetime | None:
     later = occurrences(script, start + timedelta(seconds=1), 1)
     return later[0] if later else None
 
-
-def zone_of(plan: ChatPlan) -> ZoneInfo:
-    return localtime.zone(plan.timezone)

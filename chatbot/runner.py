@@ -678,6 +678,7 @@ class Runner:
             else max((u.number or 0 for u in units), default=0)
         )
         next_round = now + self.collect_every
+        busy = self._posting_soon(now)
         for network_name, network in self.networks.items():
             if not isinstance(network, Reader):
                 continue
@@ -688,7 +689,7 @@ class Runner:
             ]
             if not posted:
                 continue
-            if self._post_due_soon(network_name, now):
+            if network_name in busy:
                 continue
             view = view_for(
                 self.store,
@@ -768,14 +769,15 @@ class Runner:
         paths = write_archives(self.store, chat_id, self.archive_dir)
         log.info("transcript written", chat=chat_id, files=[str(p) for p in paths])
 
-    def _post_due_soon(self, network: NetworkName, now: datetime) -> bool:
+    def _posting_soon(self, now: datetime) -> set[NetworkName]:
+        """Networks with a post of any chat due within the guard: reading waits for them."""
+        busy: set[NetworkName] = set()
         for chat in self.store.chats([ChatState.RUNNING, ChatState.SCHEDULED]):
             for unit in self.store.units(chat.chat_id):
-                if unit.network is network and unit.state in (UnitState.PENDING, UnitState.INTENT):
-                    due = policy.due_at(chat, unit)
-                    if now <= due <= now + POSTING_GUARD:
-                        return True
-        return False
+                waiting = unit.state in (UnitState.PENDING, UnitState.INTENT)
+                if waiting and now <= policy.due_at(chat, unit) <= now + POSTING_GUARD:
+                    busy.add(unit.network)
+        return busy
 
     # --- live controls (co-moderators command these in a later release) -----------------
 

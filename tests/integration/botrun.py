@@ -292,3 +292,13 @@ class BotRunner:
         for process in self.processes:
             if not process.exited():
                 process.kill()
+
+
+def account_statuses(api: Any, account_id: str) -> list[Any]:
+    """A Mastodon account's statuses on the server, oldest first (every page)."""
+    page = api.account_statuses(account_id, limit=40)
+    found = list(page)
+    while page:
+        page = api.fetch_next(page)
+        found += list(page or [])
+    return sorted(found, key=lambda s: int(s.id))

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.botrun import BotRunner
 from tests.servers import AtprotoNetwork, MastodonServer
 
 _HERE = Path(__file__).resolve().parent
@@ -47,3 +48,11 @@ def mastodon_server() -> Iterator[MastodonServer]:
     """
     with MastodonServer() as server:
         yield server
+
+
+@pytest.fixture
+def bots(chatbot_command: list[str], cli_env: dict[str, str]) -> Iterator[BotRunner]:
+    """Real ``chatbot`` processes; whatever still runs at the end of the test is killed."""
+    runner = BotRunner(chatbot_command, cli_env)
+    yield runner
+    runner.close()

@@ -28,14 +28,6 @@ QUESTIONS = ("What worked this month?", "How do you group students?", "What will
 Q3_LINE = f'  - text: "{QUESTIONS[2]}"'
 
 
-@pytest.fixture
-def bots(chatbot_command: list[str], cli_env: dict[str, str]) -> Iterator[BotRunner]:
-    """Real ``chatbot`` processes; whatever still runs at the end of the test is killed."""
-    runner = BotRunner(chatbot_command, cli_env)
-    yield runner
-    runner.close()
-
-
 @dataclass
 class Person:
     """A participant account and a Mastodon.py client for it."""

@@ -40,14 +40,6 @@ RESTARTS = 20
 
 
 @pytest.fixture
-def bots(chatbot_command: list[str], cli_env: dict[str, str]) -> Iterator[BotRunner]:
-    """Real ``chatbot`` processes; whatever still runs at the end of the test is killed."""
-    runner = BotRunner(chatbot_command, cli_env)
-    yield runner
-    runner.close()
-
-
-@pytest.fixture
 def accounts(atproto_network: AtprotoNetwork) -> Iterator[Callable[[str], BotAccount]]:
     """Make bot accounts on the test PDS; their clients are closed at the end."""
     made: list[BotAccount] = []

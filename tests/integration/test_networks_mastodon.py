@@ -7,18 +7,17 @@ from __future__ import annotations
 
 import itertools
 import secrets
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 from mastodon import Mastodon
 
 from tests.integration.botrun import (
     IMAGE_ALT,
     BotFolder,
     BotRunner,
+    account_statuses,
     bot_folder,
     chat_script,
     wait_until,
@@ -26,14 +25,6 @@ from tests.integration.botrun import (
 from tests.servers import MastodonServer
 
 SPEED = "30"  # the 4-minute script below takes 8 s
-
-
-@pytest.fixture
-def bots(chatbot_command: list[str], cli_env: dict[str, str]) -> Iterator[BotRunner]:
-    """Real ``chatbot`` processes; whatever still runs at the end of the test is killed."""
-    runner = BotRunner(chatbot_command, cli_env)
-    yield runner
-    runner.close()
 
 
 def _tag() -> str:
@@ -45,16 +36,6 @@ def _bot(server: MastodonServer, tmp_path: Path) -> tuple[BotFolder, Mastodon, s
     folder = bot_folder(tmp_path / "bot", mastodon=(server.api_base_url, token))
     api = Mastodon(access_token=token, api_base_url=server.api_base_url)
     return folder, api, account_id
-
-
-def _statuses(api: Mastodon, account_id: str) -> list[Any]:
-    """The account's statuses on the server, oldest first (every page)."""
-    page = api.account_statuses(account_id, limit=40)
-    found = list(page)
-    while page:
-        page = api.fetch_next(page)
-        found += list(page or [])
-    return sorted(found, key=lambda s: int(s.id))
 
 
 def _assert_one_thread(statuses: list[Any], texts: list[str]) -> None:
@@ -84,7 +65,7 @@ def test_accelerated_chat_is_one_thread_with_alt_text(
         "reminder-1", "welcome", "q1", "q2", "q3", "closing",
     ]  # fmt: skip
     assert {u["state"] for u in units} == {"posted"}
-    statuses = _statuses(api, account_id)
+    statuses = account_statuses(api, account_id)
     _assert_one_thread(statuses, [u["text"] for u in units])
     assert [str(s.id) for s in statuses] == [u["remote_id"] for u in units]
     assert {s.visibility for s in statuses} == {"public"}
@@ -125,7 +106,7 @@ def test_kill_between_intent_and_result_then_restart_posts_once(
 
     q1 = next(u for u in folder.units("mastodon") if u["step_key"] == "q1")
     assert q1["state"] == "intent"  # the result was never recorded
-    assert "Q1: First question?" in [s.content for s in _statuses(api, account_id)][-1]
+    assert "Q1: First question?" in [s.content for s in account_statuses(api, account_id)][-1]
     first.kill()
 
     second = bots.start(folder, *args)
@@ -138,7 +119,7 @@ def test_kill_between_intent_and_result_then_restart_posts_once(
     stop_seconds = second.terminate()
 
     units = folder.units("mastodon")
-    statuses = _statuses(api, account_id)
+    statuses = account_statuses(api, account_id)
     _assert_one_thread(statuses, [u["text"] for u in units])
     assert [str(s.id) for s in statuses] == [u["remote_id"] for u in units]
     assert stop_seconds < 10
@@ -169,7 +150,7 @@ def test_rate_limit_waits_for_the_reset_then_posts_once(
     finally:
         mastodon_server.clear_faults()
 
-    statuses = _statuses(api, account_id)
+    statuses = account_statuses(api, account_id)
     units = folder.units("mastodon")
     _assert_one_thread(statuses, [u["text"] for u in units])
     welcome = statuses[0]
@@ -202,7 +183,7 @@ def test_check_reports_account_limits_bot_flag_and_feed(
     assert "the account carries the bot flag" in out
     assert f"the #{tag} feed is readable (1 recent post(s))" in out
     assert "1 chat script(s) fit the limits above" in out
-    assert len(_statuses(api, account_id)) == 1  # nothing was posted
+    assert len(account_statuses(api, account_id)) == 1  # nothing was posted
 
     api.account_update_credentials(bot=False)
     code, out = bots.call(folder, "check", "--config", str(folder.config))

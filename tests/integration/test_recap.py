@@ -10,30 +10,26 @@ from __future__ import annotations
 import itertools
 import re
 import secrets
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import pytest
 from atproto import Client, client_utils
 from mastodon import Mastodon
 
 from chatbot.answers import html_to_text
 from chatbot.text import bluesky_graphemes, mastodon_length
-from tests.integration.botrun import BotRunner, bot_folder, chat_script, wait_until
+from tests.integration.botrun import (
+    BotRunner,
+    account_statuses,
+    bot_folder,
+    chat_script,
+    wait_until,
+)
 from tests.integration.test_networks_bluesky import BotAccount
 from tests.servers import AtprotoNetwork, MastodonServer
 
 SPEED = "20"  # one minute of the script is three seconds
 QUESTIONS = ("What worked this month?", "What will you change?")
 URL = re.compile(r"https?://\S+")
-
-
-@pytest.fixture
-def bots(chatbot_command: list[str], cli_env: dict[str, str]) -> Iterator[BotRunner]:
-    runner = BotRunner(chatbot_command, cli_env)
-    yield runner
-    runner.close()
 
 
 def _script(tag: str, network: str) -> str:
@@ -84,7 +80,7 @@ def test_recap_thread_on_mastodon(
         people[1].status_favourite(a1.id)
         assert process.wait(90) == 0, process.tail()
 
-        statuses = _statuses(bot, bot_id)
+        statuses = account_statuses(bot, bot_id)
         recap = [s for s in statuses if html_to_text(s.content).startswith("Recap of")]
         assert len(recap) == 1, "one recap thread"
         start = statuses.index(recap[0])
@@ -172,12 +168,3 @@ def test_recap_thread_on_bluesky(
 
 def _web_url(at_uri: str, handle: str) -> str:
     return f"https://bsky.app/profile/{handle}/post/{at_uri.rsplit('/', 1)[-1]}"
-
-
-def _statuses(api: Mastodon, account_id: str) -> list[Any]:
-    page = api.account_statuses(account_id, limit=40)
-    found = list(page)
-    while page:
-        page = api.fetch_next(page)
-        found += list(page or [])
-    return sorted(found, key=lambda s: int(s.id))
