@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from chatbot.archive import write_archives
-from chatbot.networks.base import PostRef
+from chatbot.posts import PostRef
 from chatbot.script import NetworkName
 from chatbot.store import (
     PlannedUnit,

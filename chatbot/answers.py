@@ -9,10 +9,12 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from enum import Enum, StrEnum
+from enum import Enum
 
 from bs4 import BeautifulSoup
 from bs4.element import Comment, NavigableString, Tag
+
+from chatbot.kinds import PostKind
 
 __all__ = [
     "Answer",
@@ -23,14 +25,6 @@ __all__ = [
     "attribute_html",
     "html_to_text",
 ]
-
-
-class PostKind(StrEnum):
-    """What a post is within a chat."""
-
-    ANSWER = "answer"
-    INTRODUCTION = "introduction"
-    CONVERSATION = "conversation"
 
 
 @dataclass(frozen=True)

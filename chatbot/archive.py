@@ -28,15 +28,14 @@ import jinja2
 
 from chatbot import localtime
 from chatbot.errors import ChatbotError
+from chatbot.kinds import PARTICIPANT_KINDS, PostKind, is_participant
 from chatbot.public import (
     OPTED_OUT,
-    PARTICIPANT_KINDS,
     clean_name,
     clean_text,
     contain_bidi,
     csv_cell,
     escape_bidi,
-    is_participant,
     is_public,
     link_segments,
     markdown_text,
@@ -187,7 +186,7 @@ def build_transcript(store: Store, chat_id: str) -> Transcript:
     authors = {(author.network, author.id): author for _chat, author, _n in participants}
     introductions: list[Entry] = []
     intros_hidden = 0
-    for post in store.posts_of_kind(chat_id, ["introduction"]):
+    for post in store.posts_of_kind(chat_id, [PostKind.INTRODUCTION]):
         author = authors.get((post.network, post.author_id))
         if author is None or not is_public(author):
             intros_hidden += 1
@@ -228,7 +227,7 @@ def build_transcript(store: Store, chat_id: str) -> Transcript:
         ),
         introductions=tuple(introductions),
         introductions_opted_out=intros_hidden,
-        conversation_posts=store.post_counts(chat_id).get("conversation", 0),
+        conversation_posts=store.post_counts(chat_id).get(PostKind.CONVERSATION, 0),
         participants=people,
     )
 

@@ -12,15 +12,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from chatbot.answers import PostContext, PostKind, attribute
-from chatbot.networks.base import Author, Collected, SeenPost
+from chatbot.answers import PostContext, attribute
+from chatbot.kinds import INTRODUCTION_STEPS, PostKind, StepKind
+from chatbot.networks.base import Collected
+from chatbot.posts import Author, SeenPost
 from chatbot.script import ChatScript, Moderation, NetworkName, Person
 from chatbot.store import Store, StoredPost, UnitState
 
 MAX_CHAIN = 200  # replies deeper than this are not followed (a loop guard as much as a limit)
-
-HOST = "host"  # a moderator's, co-moderator's or guest's post: never counted as an answer
-BLOCKED = "blocked"
 
 
 @dataclass(frozen=True)
@@ -106,7 +105,7 @@ def view_for(
         if unit.network is not network or unit.state is not UnitState.POSTED or unit.remote is None:
             continue
         bot_posts[unit.remote.id] = unit.step_key
-        if unit.kind == "question" and unit.number is not None:
+        if unit.kind == StepKind.QUESTION and unit.number is not None:
             questions[unit.remote.id] = unit.number
             times.append((unit.posted_at or unit.planned_at, unit.number))
     return ChatView(
@@ -169,22 +168,21 @@ def judge(
     if author is not None:
         reason = blocked_reason(author, post.text, view.moderation)
         if reason:
-            return BLOCKED, reason, True, []
+            return PostKind.BLOCKED, reason, True, []
     chain = _chain(post.reply_to, view, parents)
     if author_handle and author_handle in view.hosts:
-        return HOST, "", chain.resolved, []
+        return PostKind.HOST, "", chain.resolved, []
     under = chain.step
     context = PostContext(
         question_count=view.question_count,
         reply_to_question=view.questions.get(under) if under else None,
         quote_of_question=view.questions.get(post.quote_of) if post.quote_of else None,
-        reply_to_welcome=under is not None
-        and view.bot_posts.get(under) in ("welcome", "introductions"),
+        reply_to_welcome=under is not None and view.bot_posts.get(under) in INTRODUCTION_STEPS,
         current_question=view.current_question(post.created_at),
     )
     verdict = attribute(post.text, context)
     answers = [(a.question, a.part or "", a.text) for a in verdict.answers]
-    kind = verdict.kind.value if verdict.kind is not PostKind.ANSWER or answers else "conversation"
+    kind = verdict.kind if verdict.kind is not PostKind.ANSWER or answers else PostKind.CONVERSATION
     return kind, "", chain.resolved, answers
 
 

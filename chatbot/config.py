@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from chatbot.errors import ConfigError, Problem, ScriptError
+from chatbot.kinds import Visibility
 from chatbot.script import Duration, Moderation
 from chatbot.source import load_yaml
 
@@ -68,11 +69,9 @@ class Secret(Model):
             raise ConfigError(f"cannot read the secret file {path}: {exc.strerror}") from exc
 
 
-class Visibility(StrEnum):
-    """Mastodon visibility of a post."""
-
-    PUBLIC = "public"
-    UNLISTED = "unlisted"
+# What a community may choose for the bot's public steps: private and direct
+# posts would leave the chat's participants out.
+PublicVisibility = Literal[Visibility.PUBLIC, Visibility.UNLISTED]
 
 
 class MastodonAccount(Model):
@@ -83,13 +82,13 @@ class MastodonAccount(Model):
     max_characters: int | None = Field(
         default=None, ge=1, description="Override the instance's limit (normally read from it)."
     )
-    reminders_visibility: Visibility = Visibility.PUBLIC
-    chat_visibility: Visibility = Field(
+    reminders_visibility: PublicVisibility = Visibility.PUBLIC
+    chat_visibility: PublicVisibility = Field(
         default=Visibility.PUBLIC,
         description="Welcome, introductions, format note and closing. Questions are always "
         "public: unlisted posts never reach hashtag timelines.",
     )
-    recap_visibility: Visibility = Visibility.UNLISTED
+    recap_visibility: PublicVisibility = Visibility.UNLISTED
     extra_instances: list[str] = Field(
         default_factory=list,
         description="Other instances whose public hashtag timelines are read too (one instance "

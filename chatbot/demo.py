@@ -10,6 +10,7 @@ from pathlib import Path
 
 from chatbot.archive import archive_folder, write_archives
 from chatbot.config import LatePolicy
+from chatbot.kinds import PARTICIPANT_KINDS, PostKind
 from chatbot.loader import load_script
 from chatbot.networks.local import BOT_AUTHOR, LocalNetwork, LocalPost
 from chatbot.runner import Runner
@@ -79,12 +80,12 @@ def summary(store: Store, chat_id: str) -> str:
     posted = sum(1 for u in units if u.state is UnitState.POSTED)
     posts = store.posts(chat_id)
     answers = store.answers(chat_id)
-    people = {p.author_id for p in posts if p.kind in ("answer", "introduction", "conversation")}
+    people = {p.author_id for p in posts if p.kind in PARTICIPANT_KINDS}
     per_question: dict[int, int] = {}
     for answer in answers:
         per_question[answer.question] = per_question.get(answer.question, 0) + 1
     counts = ", ".join(f"Q{n}: {c}" for n, c in sorted(per_question.items()))
-    intros = sum(1 for p in posts if p.kind == "introduction")
+    intros = sum(1 for p in posts if p.kind == PostKind.INTRODUCTION)
     return (
         f"{chat_id}: {posted} of {len(units)} steps posted, each exactly once. "
         f"{len(people)} participants, {intros} introductions, {len(answers)} answers ({counts})."

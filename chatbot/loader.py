@@ -23,10 +23,11 @@ from pydantic import BaseModel, ValidationError
 
 from chatbot import localtime
 from chatbot.errors import Problem, ScriptError
+from chatbot.kinds import StepKind
 from chatbot.plan import (
     PLACEHOLDERS,
     PlaceholderError,
-    _Slot,
+    Slot,
     local_occurrences,
     occurrences,
     placeholders_in,
@@ -451,16 +452,16 @@ def _check_label(question: Question, index: int, expected: int, doc: SourceDoc) 
     return problems
 
 
-def _slot_path(slot: _Slot, script: ChatScript) -> Path_:
+def _slot_path(slot: Slot, script: ChatScript) -> Path_:
     if slot.kind == "reminder":
         return ("reminders", int(slot.key.split("-")[1]) - 1)
-    if slot.kind == "question":
+    if slot.kind is StepKind.QUESTION:
         assert slot.number is not None
         return ("questions", slot.number - 1)
     return (slot.kind,)
 
 
-def _label(slot: _Slot) -> str:
+def _label(slot: Slot) -> str:
     return f"Q{slot.number}" if slot.number else slot.key
 
 
@@ -523,7 +524,7 @@ def _check_texts(script: ChatScript, doc: SourceDoc, limits: Limits) -> list[Pro
                     next_start=next_start,
                     number=slot.number,
                     limits=limits,
-                    with_extra_tags=slot.kind == "welcome",
+                    with_extra_tags=slot.kind is StepKind.WELCOME,
                 )
             except PlaceholderError as exc:
                 problems.append(doc.problem((*path, "text"), str(exc), "check the {braces}"))
@@ -542,7 +543,7 @@ def _check_texts(script: ChatScript, doc: SourceDoc, limits: Limits) -> list[Pro
 
 
 def _placeholder_problem(
-    name: str, slot: _Slot, script: ChatScript, doc: SourceDoc, path: Path_
+    name: str, slot: Slot, script: ChatScript, doc: SourceDoc, path: Path_
 ) -> Problem | None:
     if name not in PLACEHOLDERS:
         close = difflib.get_close_matches(name, list(PLACEHOLDERS), n=1, cutoff=0.5)

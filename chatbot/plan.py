@@ -10,11 +10,11 @@ import string
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from enum import StrEnum
 
 from dateutil import rrule
 
 from chatbot import localtime
+from chatbot.kinds import StepKind
 from chatbot.script import ChatScript, NetworkName, Ordinal, Person, Post, Recurrence, Reminder
 from chatbot.text import Facet, Limits, Measure, bluesky_facets, compose, measure
 
@@ -34,18 +34,6 @@ _ORDINALS = {
     Ordinal.LAST: -1,
 }
 _WEEKDAYS = [rrule.MO, rrule.TU, rrule.WE, rrule.TH, rrule.FR, rrule.SA, rrule.SU]
-
-
-class StepKind(StrEnum):
-    """What a step of a chat is."""
-
-    REMINDER = "reminder"
-    WELCOME = "welcome"
-    INTRODUCTIONS = "introductions"
-    FORMAT_NOTE = "format_note"
-    QUESTION = "question"
-    CLOSING = "closing"
-    RECAP = "recap"
 
 
 PLACEHOLDERS: dict[str, str] = {
@@ -301,7 +289,9 @@ def render_post(
 
 
 @dataclass(frozen=True)
-class _Slot:
+class Slot:
+    """A step of the script before it has a date: its key, kind and offset from the start."""
+
     key: str
     kind: StepKind
     offset: timedelta
@@ -309,35 +299,35 @@ class _Slot:
     number: int | None = None
 
 
-def slots(script: ChatScript) -> list[_Slot]:
+def slots(script: ChatScript) -> list[Slot]:
     """The chat's steps with their offsets from the start, in script order."""
-    result: list[_Slot] = []
+    result: list[Slot] = []
     for index, reminder in enumerate(script.reminders, start=1):
-        result.append(_Slot(f"reminder-{index}", StepKind.REMINDER, -reminder.before, reminder))
+        result.append(Slot(f"reminder-{index}", StepKind.REMINDER, -reminder.before, reminder))
     result.append(
-        _Slot(
+        Slot(
             "welcome", StepKind.WELCOME, script.welcome.at or DEFAULT_AT["welcome"], script.welcome
         )
     )
     if script.introductions:
         at = script.introductions.at or DEFAULT_AT["introductions"]
-        result.append(_Slot("introductions", StepKind.INTRODUCTIONS, at, script.introductions))
+        result.append(Slot("introductions", StepKind.INTRODUCTIONS, at, script.introductions))
     if script.format_note:
         at = script.format_note.at or DEFAULT_AT["format_note"]
-        result.append(_Slot("format-note", StepKind.FORMAT_NOTE, at, script.format_note))
+        result.append(Slot("format-note", StepKind.FORMAT_NOTE, at, script.format_note))
     offset = DEFAULT_AT["first_question"]
     for number, question in enumerate(script.questions, start=1):
         if question.at is not None:
             offset = question.at
         elif number > 1:
             offset += script.question_spacing
-        result.append(_Slot(f"q{number}", StepKind.QUESTION, offset, question, number))
+        result.append(Slot(f"q{number}", StepKind.QUESTION, offset, question, number))
     closing_at = (
         script.closing.at if script.closing.at is not None else offset + script.question_spacing
     )
-    result.append(_Slot("closing", StepKind.CLOSING, closing_at, script.closing))
+    result.append(Slot("closing", StepKind.CLOSING, closing_at, script.closing))
     if script.recap.enabled:
-        result.append(_Slot("recap", StepKind.RECAP, closing_at + script.recap.after, None))
+        result.append(Slot("recap", StepKind.RECAP, closing_at + script.recap.after, None))
     return result
 
 
@@ -419,4 +409,3 @@ def _after(script: ChatScript, start: datetime) -> datetime | None:
         return None
     later = occurrences(script, start + timedelta(seconds=1), 1)
     return later[0] if later else None
-

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from chatbot.config import LatePolicy, MissedStart
+from chatbot.kinds import StepKind
 from chatbot.script import NetworkName
 from chatbot.store import DONE_STATES, ChatRow, ChatState, UnitRow, UnitState
 
@@ -100,7 +101,7 @@ def decide(chat: ChatRow, units: Sequence[UnitRow], now: datetime, policy: LateP
                 wakes.append(due)
                 break
             late = now - due
-            grace = RECAP_GRACE if unit.kind == "recap" else policy.step_grace
+            grace = RECAP_GRACE if unit.kind == StepKind.RECAP else policy.step_grace
             if late <= grace:
                 actions.append(Post(unit))
             elif unit.state is UnitState.INTENT:

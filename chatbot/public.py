@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import re
 
-from chatbot.networks.base import Author
-
-# Kinds of stored posts that make their author a participant (not "host" or "blocked").
-PARTICIPANT_KINDS = ("answer", "introduction", "conversation")
+from chatbot.posts import Author
 
 OPTED_OUT = "someone who opted out of bots"
 
@@ -31,11 +28,6 @@ _CSV_FORMULA = ("=", "+", "-", "@", "\t", "\r")
 def is_public(author: Author | None) -> bool:
     """Whether an author may be quoted, named or linked in public (they have not opted out)."""
     return author is not None and not author.opt_out
-
-
-def is_participant(author: Author) -> bool:
-    """Whether an author counts as a participant: automated accounts (the bot) do not."""
-    return not author.bot
 
 
 _CONTROL_ANY = re.compile("[\x00-\x08\x0b-\x1f\x7f]")

@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from chatbot.plan import ChatPlan, StepKind, credit, describe_start, join_names
+from chatbot.kinds import PARTICIPANT_KINDS, StepKind, is_participant
+from chatbot.plan import ChatPlan, credit, describe_start, join_names
 from chatbot.script import ChatScript, NetworkName
 from chatbot.store import Store
 from chatbot.text import Limits, measure
@@ -139,9 +140,6 @@ def split_to_fit(text: str, network: NetworkName, limits: Limits) -> list[str]:
     ]
 
 
-PARTICIPANT_KINDS = ("answer", "introduction", "conversation")
-
-
 def _question_text(posted: str, number: int, hashtag: str) -> str:
     text = re.sub(rf"^Q{number}:\s*", "", posted.strip())
     return re.sub(rf"\s*#{re.escape(hashtag)}\s*$", "", text, flags=re.IGNORECASE)
@@ -163,8 +161,11 @@ def facts_for(
     transcript_url: str = "",
 ) -> RecapFacts:
     """What the recap says, read from the store: counts across networks, highlights, credits."""
-    posts = [p for p in store.posts(plan.chat_id) if p.kind in PARTICIPANT_KINDS]
-    people = {(p.network, p.author_id) for p in posts}
+    people = {
+        (author.network, author.id)
+        for _chat, author, _answers in store.participation([plan.chat_id], PARTICIPANT_KINDS)
+        if is_participant(author)
+    }
     earlier = store.authors_before(plan.script_id, plan.chat_id, plan.start)
     answers = store.answers(plan.chat_id)
     questions = []

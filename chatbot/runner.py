@@ -28,18 +28,18 @@ from chatbot.archive import FORMATS, file_stem, write_archives
 from chatbot.collect import host_handles, ingest, merge_moderation, view_for
 from chatbot.config import LatePolicy, MastodonAccount
 from chatbot.errors import AuthFailed, ChatbotError, NetworkError, RateLimited, Rejected, Transient
+from chatbot.kinds import StepKind, Visibility
 from chatbot.loader import LoadedScript, check_paths
 from chatbot.networks.base import (
     Attachment,
     ChatThread,
     Network,
-    PostRef,
     PostRequest,
     Reader,
-    Visibility,
     idempotency_key,
 )
-from chatbot.plan import ChatPlan, StepKind, plan_chat, plan_upcoming
+from chatbot.plan import ChatPlan, plan_chat, plan_upcoming
+from chatbot.posts import PostRef
 from chatbot.recap import compose as compose_recap
 from chatbot.recap import facts_for
 from chatbot.script import Moderation, NetworkName
@@ -84,9 +84,9 @@ class VisibilityPolicy:
         if account is None:
             return cls()
         return cls(
-            Visibility(account.reminders_visibility.value),
-            Visibility(account.chat_visibility.value),
-            Visibility(account.recap_visibility.value),
+            account.reminders_visibility,
+            account.chat_visibility,
+            account.recap_visibility,
         )
 
     def for_kind(self, kind: str) -> Visibility:

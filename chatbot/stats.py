@@ -21,8 +21,9 @@ from chatbot import localtime
 from chatbot.collect import normalise_handle
 from chatbot.config import Identity
 from chatbot.errors import ChatbotError
-from chatbot.networks.base import Author
-from chatbot.public import PARTICIPANT_KINDS, clean_name, csv_cell, is_participant
+from chatbot.kinds import PARTICIPANT_KINDS, is_participant
+from chatbot.posts import Author
+from chatbot.public import clean_name, csv_cell
 from chatbot.store import ChatRow, ChatState, Store
 
 # Chats that took place; a missed or cancelled chat breaks nobody's streak.

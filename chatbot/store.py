@@ -20,7 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from chatbot.networks.base import Author, PostRef
+from chatbot.posts import Author, PostRef
 from chatbot.script import NetworkName
 
 
@@ -1052,9 +1052,7 @@ class Store:
         p, s, a = participants_table.c, seen_posts_table.c, answers_table.c
         posted = (
             sa.select(s.chat_id, s.network, s.author_id)
-            .where(
-                s.chat_id.in_(list(chat_ids)), s.kind.in_(list(kinds)), s.deleted_at.is_(None)
-            )
+            .where(s.chat_id.in_(list(chat_ids)), s.kind.in_(list(kinds)), s.deleted_at.is_(None))
             .distinct()
             .subquery()
         )

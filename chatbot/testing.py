@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from chatbot.errors import NetworkError
-from chatbot.networks.base import Network, PostRef, PostRequest
+from chatbot.networks.base import Network, PostRequest
+from chatbot.posts import PostRef
 from chatbot.script import NetworkName
 from chatbot.text import Limits
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from chatbot.networks.base import Author, PostRef
+from chatbot.posts import Author, PostRef
 from chatbot.script import NetworkName
 from chatbot.store import ChatState, PlannedUnit, Store, StoredPost
 

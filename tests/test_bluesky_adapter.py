@@ -34,7 +34,7 @@ from PIL import Image
 from pydantic import SecretStr
 
 from chatbot import errors
-from chatbot.networks.base import Attachment, PostRef, PostRequest
+from chatbot.networks.base import Attachment, PostRequest
 from chatbot.networks.bluesky import (
     BlueskyNetwork,
     record_key,
@@ -43,6 +43,7 @@ from chatbot.networks.bluesky import (
     to_bluesky_facets,
     translate,
 )
+from chatbot.posts import PostRef
 from chatbot.script import NetworkName
 from chatbot.text import Facet, bluesky_facets
 

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from chatbot.collect import BLOCKED, HOST, ChatView, ingest, view_for
-from chatbot.networks.base import Author, Collected, PostRef, SeenPost
+from chatbot.collect import ChatView, ingest, view_for
+from chatbot.kinds import PostKind
+from chatbot.networks.base import Collected
+from chatbot.posts import Author, PostRef, SeenPost
 from chatbot.script import Moderation, NetworkName
 from chatbot.store import PlannedUnit, Store
 
@@ -178,7 +180,7 @@ def test_blocked_posts_are_kept_as_blocked_and_never_counted(
         Collected(posts=(post("p1", text, author=author),)),
     )
     (stored,) = store.posts(CHAT)
-    assert stored.kind == BLOCKED
+    assert stored.kind == PostKind.BLOCKED
     assert store.answers(CHAT) == []
 
 
@@ -191,7 +193,7 @@ def test_a_hosts_post_is_not_an_answer(store: Store) -> None:
         view(store, hosts=hosts),
         Collected(posts=(post("p1", "A1: love these #edchat", author=host),)),
     )
-    assert [p.kind for p in store.posts(CHAT)] == [HOST]
+    assert [p.kind for p in store.posts(CHAT)] == [PostKind.HOST]
     assert store.answers(CHAT) == []
 
 

@@ -24,8 +24,10 @@ from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
 from chatbot import errors
-from chatbot.networks.base import Attachment, PostRef, PostRequest, Visibility
+from chatbot.kinds import Visibility
+from chatbot.networks.base import Attachment, PostRequest
 from chatbot.networks.mastodon import MastodonNetwork, comparable
+from chatbot.posts import PostRef
 from chatbot.script import NetworkName
 
 TOKEN = "secret-token-0123456789"

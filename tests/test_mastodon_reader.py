@@ -20,8 +20,9 @@ from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
 from chatbot import errors
-from chatbot.networks.base import ChatThread, Collected, PostRef, Reader
+from chatbot.networks.base import ChatThread, Collected, Reader
 from chatbot.networks.mastodon import MastodonNetwork, opt_out_reason, seen_status
+from chatbot.posts import PostRef
 from chatbot.script import NetworkName
 from chatbot.testing import FakeClock
 

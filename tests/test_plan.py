@@ -8,7 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from chatbot.plan import ChatPlan, StepKind, chat_id, occurrences, plan_chat
+from chatbot.kinds import StepKind
+from chatbot.plan import ChatPlan, chat_id, occurrences, plan_chat
 from chatbot.script import ChatScript, NetworkName
 
 INDY = ZoneInfo("America/Indiana/Indianapolis")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from chatbot.config import LatePolicy, MissedStart
-from chatbot.networks.base import PostRef
 from chatbot.policy import (
     Post,
     Reconcile,
@@ -16,6 +15,7 @@ from chatbot.policy import (
     shift_for_resume,
     units_to_end,
 )
+from chatbot.posts import PostRef
 from chatbot.script import NetworkName
 from chatbot.store import ChatRow, ChatState, UnitRow, UnitState
 

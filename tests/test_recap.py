@@ -8,8 +8,9 @@ from pathlib import Path
 import yaml
 
 from chatbot.collect import ingest, view_for
-from chatbot.networks.base import Author, Collected, PostRef, SeenPost
+from chatbot.networks.base import Collected
 from chatbot.plan import plan_chat
+from chatbot.posts import Author, PostRef, SeenPost
 from chatbot.recap import (
     Highlight,
     QuestionFacts,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from chatbot.networks.base import PostRef
+from chatbot.posts import PostRef
 from chatbot.script import NetworkName
 from chatbot.store import MIGRATIONS, PlannedUnit, Store, UnitState
 

@@ -5,29 +5,13 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from chatbot.kinds import Visibility
+from chatbot.posts import PostRef, SeenPost
 from chatbot.script import NetworkName
 from chatbot.text import Facet, Limits
-
-
-class Visibility(StrEnum):
-    """Who sees a post in timelines (Mastodon's terms; Bluesky posts are always public)."""
-
-    PUBLIC = "public"
-    UNLISTED = "unlisted"
-
-
-@dataclass(frozen=True)
-class PostRef:
-    """A post that exists on a network."""
-
-    network: NetworkName
-    id: str  # Mastodon status id, Bluesky at:// URI, local post id
-    url: str = ""
-    cid: str = ""  # Bluesky content hash, needed for strong refs in replies
 
 
 @dataclass(frozen=True)
@@ -110,38 +94,6 @@ class Network(Protocol):
 
 
 # --- reading: the posts of a chat ---------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Author:
-    """Who wrote a post, with the signals that decide what may be shown in public."""
-
-    network: NetworkName
-    id: str  # stable: Mastodon account id on our instance, Bluesky DID
-    handle: str  # Mastodon full acct (user@instance), Bluesky handle
-    display_name: str = ""
-    url: str = ""
-    bot: bool = False
-    opt_out: str = ""  # why the person is not to be exposed in public ("#nobot in bio"); "" if not
-
-
-@dataclass(frozen=True)
-class SeenPost:
-    """A post of the conversation as a network returned it, HTML already turned into text."""
-
-    network: NetworkName
-    uri: str  # canonical and the same on every server: Mastodon status uri, Bluesky at:// URI
-    id: str  # the id our own server uses (what PostRef.id holds for the bot's posts)
-    url: str
-    author: Author
-    text: str
-    created_at: datetime
-    reply_to: str | None = None  # id (as in PostRef.id) of the post replied to
-    quote_of: str | None = None  # id of the quoted post
-    tags: tuple[str, ...] = ()  # hashtags, lowercase, without '#'
-    edited_at: datetime | None = None
-    likes: int = 0  # favourites / likes
-    reposts: int = 0  # boosts / reposts
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,11 @@ from datetime import datetime
 import structlog
 
 from chatbot.config import LoadedConfig
-from chatbot.networks.base import ChatThread, Collected, Network, PostRef, PostRequest, Reader
+from chatbot.networks.base import ChatThread, Collected, Network, PostRequest, Reader
 from chatbot.networks.bluesky import BlueskyNetwork
 from chatbot.networks.local import LocalNetwork
 from chatbot.networks.mastodon import MastodonNetwork
+from chatbot.posts import PostRef
 from chatbot.script import NetworkName
 from chatbot.store import Store
 from chatbot.text import Limits

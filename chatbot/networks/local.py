@@ -20,7 +20,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from chatbot.networks.base import Author, ChatThread, Collected, PostRef, PostRequest, SeenPost
+from chatbot.kinds import INTRODUCTION_STEPS, StepKind
+from chatbot.networks.base import ChatThread, Collected, PostRequest
+from chatbot.posts import Author, PostRef, SeenPost
 from chatbot.script import NetworkName
 from chatbot.store import Store, local_posts_table
 from chatbot.text import Limits
@@ -252,7 +254,7 @@ class LocalNetwork:
         rng = random.Random(f"{self._seed}/{post_id}/{text}")  # noqa: S311
         hashtag = _hashtag(text)
         rows: list[dict[str, object]] = []
-        if request.kind in ("welcome", "introductions") and re.search(
+        if request.kind in INTRODUCTION_STEPS and re.search(
             r"introduce yourself|say hi", text, re.IGNORECASE
         ):
             for persona in PERSONAS:
@@ -266,7 +268,7 @@ class LocalNetwork:
                             self._later(now, rng, 10, 100),
                         )
                     )
-        elif request.kind == "question" and request.number is not None:
+        elif request.kind == StepKind.QUESTION and request.number is not None:
             number = request.number
             for persona in PERSONAS:
                 if persona.joins_at > number or rng.random() > persona.eagerness:

@@ -45,16 +45,7 @@ from pydantic import SecretStr
 
 from chatbot import errors
 from chatbot.answers import html_to_text
-from chatbot.networks.base import (
-    Account,
-    Attachment,
-    Author,
-    ChatThread,
-    Collected,
-    PostRef,
-    PostRequest,
-    SeenPost,
-)
+from chatbot.networks.base import Account, Attachment, ChatThread, Collected, PostRequest
 from chatbot.networks.pacing import Pacer
 from chatbot.networks.reading import (
     SWEEP_ROUNDS,
@@ -65,6 +56,7 @@ from chatbot.networks.reading import (
     remember,
     remembered,
 )
+from chatbot.posts import Author, PostRef, SeenPost
 from chatbot.script import NetworkName
 from chatbot.text import MASTODON_DEFAULT_MAX_CHARACTERS, Limits
 
