@@ -9,15 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
-from chatbot.answers import (
-    Answer,
-    Attribution,
-    PostContext,
-    PostKind,
-    attribute,
-    attribute_html,
-    html_to_text,
-)
+from chatbot.answers import Answer, Attribution, PostContext, attribute, attribute_html
+from chatbot.kinds import PostKind
+from chatbot.markup import html_to_text
 
 CORPUS = Path(__file__).parent / "data" / "attribution_corpus.yaml"
 SIX = PostContext(question_count=6, current_question=2)

@@ -44,7 +44,7 @@ from mastodon import (
 from pydantic import SecretStr
 
 from chatbot import errors
-from chatbot.answers import html_to_text
+from chatbot.markup import html_to_text
 from chatbot.networks.base import Account, Attachment, ChatThread, Collected, PostRequest
 from chatbot.networks.pacing import Pacer
 from chatbot.networks.reading import (

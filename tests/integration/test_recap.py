@@ -15,7 +15,7 @@ from pathlib import Path
 from atproto import Client, client_utils
 from mastodon import Mastodon
 
-from chatbot.answers import html_to_text
+from chatbot.markup import html_to_text
 from chatbot.text import bluesky_graphemes, mastodon_length
 from tests.integration.botrun import (
     BotRunner,
