@@ -23,13 +23,8 @@ from pathlib import Path
 from chatbot.archive import write_archives
 from chatbot.posts import PostRef
 from chatbot.script import NetworkName
-from chatbot.store import (
-    PlannedUnit,
-    Store,
-    answers_table,
-    participants_table,
-    seen_posts_table,
-)
+from chatbot.store import PlannedUnit, Store
+from chatbot.store.schema import answers_table, participants_table, seen_posts_table
 
 CHAT = "bench-2030-01-03"
 START = datetime(2030, 1, 3, 1, 0, tzinfo=UTC)
@@ -44,7 +39,7 @@ WORDS = [
 def build(store: Store, answers: int, seed: int = 1) -> None:
     """A chat with ``answers`` answers from a tenth as many people (5% opted out)."""
     rng = random.Random(seed)  # noqa: S311 - fixture text, not security
-    store.upsert_chat(
+    store.chats.upsert(
         chat_id=CHAT,
         script_id="bench",
         title="Benchmark chat",
@@ -52,9 +47,10 @@ def build(store: Store, answers: int, seed: int = 1) -> None:
         timezone="America/New_York",
         start_at=START,
         end_at=START + timedelta(hours=1),
+        now=datetime.now(UTC),
     )
     net = NetworkName.MASTODON
-    store.plan_units(
+    store.units.plan(
         CHAT,
         [
             PlannedUnit(
@@ -69,10 +65,12 @@ def build(store: Store, answers: int, seed: int = 1) -> None:
             )
             for n in range(1, QUESTIONS + 1)
         ],
+        now=datetime.now(UTC),
     )
     for n in range(1, QUESTIONS + 1):
-        store.mark_intent(CHAT, f"q{n}", net, f"Q{n}: question number {n}? #BenchChat")
-        store.mark_posted(CHAT, f"q{n}", PostRef(net, f"bot{n}", f"https://bench.example/@bot/{n}"))
+        store.units.mark_intent(CHAT, f"q{n}", net, now=datetime.now(UTC))
+        ref = PostRef(net, f"bot{n}", f"https://bench.example/@bot/{n}")
+        store.units.mark_posted(CHAT, f"q{n}", ref, now=START + timedelta(minutes=6 * n))
     people = max(1, answers // 10)
     now = datetime.now(UTC)
     participants = [
@@ -133,7 +131,7 @@ def main() -> int:
     parser.add_argument("--build", type=Path, help=argparse.SUPPRESS)  # the child's job
     args = parser.parse_args()
     if args.build:
-        build(Store.open(f"sqlite:///{args.build}"), args.answers)
+        build(Store.open(f"sqlite:///{args.build}", now=datetime.now(UTC)), args.answers)
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "bench.db"
@@ -142,7 +140,7 @@ def main() -> int:
             [sys.executable, __file__, "--build", str(db), "--answers", str(args.answers)],
             check=True,
         )
-        store = Store.open(f"sqlite:///{db}")
+        store = Store.open(f"sqlite:///{db}", now=datetime.now(UTC))
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         started = time.perf_counter()
         paths = write_archives(store, CHAT, Path(tmp) / "archives")

@@ -134,9 +134,9 @@ class Transcript:
 
 def build_transcript(store: Store, chat_id: str) -> Transcript:
     """Read a chat from the store and keep what may be shown in public."""
-    chat = store.chat(chat_id)
+    chat = store.chats.get(chat_id)
     if chat is None:
-        known = ", ".join(c.chat_id for c in store.chats()[-5:]) or "none yet"
+        known = ", ".join(c.chat_id for c in store.chats.list()[-5:]) or "none yet"
         raise UnknownChat(f'no chat "{chat_id}" (recent chats: {known})')
     tz = localtime.zone(chat.timezone)
     day = localtime.to_local(chat.start_at + chat.shift, tz).date()
@@ -172,7 +172,7 @@ def build_transcript(store: Store, chat_id: str) -> Transcript:
     # no answers for them either: a rule kept twice is kept).
     shown: dict[int, list[Entry]] = {}
     hidden: dict[int, int] = {}
-    for question, part, text, at, network, url, handle, name, opt_out in store.answer_rows(
+    for question, part, text, at, network, url, handle, name, opt_out in store.reports.answer_rows(
         chat_id, PARTICIPANT_KINDS
     ):
         if opt_out:
@@ -182,11 +182,11 @@ def build_transcript(store: Store, chat_id: str) -> Transcript:
             entry(f"A{question}{part}", name, handle, network, at, url, text)
         )
 
-    participants = store.participation([chat_id], PARTICIPANT_KINDS)
+    participants = store.reports.participation([chat_id], PARTICIPANT_KINDS)
     authors = {(author.network, author.id): author for _chat, author, _n in participants}
     introductions: list[Entry] = []
     intros_hidden = 0
-    for post in store.posts_of_kind(chat_id, [PostKind.INTRODUCTION]):
+    for post in store.reports.posts_of_kind(chat_id, [PostKind.INTRODUCTION]):
         author = authors.get((post.network, post.author_id))
         if author is None or not is_public(author):
             intros_hidden += 1
@@ -205,7 +205,8 @@ def build_transcript(store: Store, chat_id: str) -> Transcript:
     people = sum(1 for author in authors.values() if is_participant(author))
 
     questions = {
-        q.number: q for q in _questions(store.units(chat_id), lambda at: entry_clock(at, tz, day))
+        q.number: q
+        for q in _questions(store.units.of_chat(chat_id), lambda at: entry_clock(at, tz, day))
     }
     numbers = sorted(questions.keys() | shown.keys() | hidden.keys())
     return Transcript(
@@ -227,7 +228,7 @@ def build_transcript(store: Store, chat_id: str) -> Transcript:
         ),
         introductions=tuple(introductions),
         introductions_opted_out=intros_hidden,
-        conversation_posts=store.post_counts(chat_id).get(PostKind.CONVERSATION, 0),
+        conversation_posts=store.reports.post_counts(chat_id).get(PostKind.CONVERSATION, 0),
         participants=people,
     )
 
@@ -577,6 +578,11 @@ def archive_folder(data_dir: Path) -> Path:
 def file_stem(chat_id: str) -> str:
     """A chat id safe as a file name (ids are ``<script>-<date>``; this guards the rest)."""
     return re.sub(r"[^A-Za-z0-9._-]", "_", chat_id).lstrip(".") or "chat"
+
+
+def transcript_missing(folder: Path, chat_id: str) -> bool:
+    """Whether no format of the chat's transcript is in ``folder``."""
+    return not any((folder / f"{file_stem(chat_id)}.{fmt}").exists() for fmt in FORMATS)
 
 
 def write_archives(store: Store, chat_id: str, folder: Path) -> list[Path]:

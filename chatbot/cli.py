@@ -23,7 +23,8 @@ from chatbot.errors import ChatbotError, Problem, ScriptError
 from chatbot.loader import check_paths
 from chatbot.networks.connect import connect
 from chatbot.preview import build_preview, render_plain, render_rich
-from chatbot.runner import Runner, VisibilityPolicy
+from chatbot.run.runner import Runner
+from chatbot.run.sync import VisibilityPolicy
 from chatbot.status import build_status, render_answers, render_status
 from chatbot.store import Store
 from chatbot.text import Limits
@@ -171,7 +172,7 @@ def _open(config: Path | None, data_dir: Path | None) -> tuple[LoadedConfig, Sto
     loaded = load_config(config)
     if data_dir is not None:
         loaded = loaded.with_data_dir(data_dir)
-    return loaded, Store.open(loaded.database_url)
+    return loaded, Store.open(loaded.database_url, now=datetime.now(UTC))
 
 
 @app.command()
@@ -293,14 +294,16 @@ def answers(
     """
     _loaded, store = _open(config, data_dir)
     try:
-        chat_row = store.chat(chat)
+        chat_row = store.chats.get(chat)
         if chat_row is None:
-            known = ", ".join(c.chat_id for c in store.chats()[-5:]) or "none yet"
+            known = ", ".join(c.chat_id for c in store.chats.list()[-5:]) or "none yet"
             _fail(f'no chat "{chat}" (recent chats: {known})')
         shown: set[tuple[str, int, str]] = set()
         while True:
             rows = [
-                a for a in store.answers(chat, question) if (a.uri, a.question, a.part) not in shown
+                a
+                for a in store.reports.answers(chat, question)
+                if (a.uri, a.question, a.part) not in shown
             ]
             for line in render_answers(rows, chat_row.timezone, header=not shown):
                 typer.echo(line)

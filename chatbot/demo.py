@@ -12,10 +12,10 @@ from chatbot.archive import archive_folder, write_archives
 from chatbot.config import LatePolicy
 from chatbot.kinds import PARTICIPANT_KINDS, PostKind
 from chatbot.loader import load_script
-from chatbot.networks.local import BOT_AUTHOR, LocalNetwork, LocalPost
-from chatbot.runner import Runner
+from chatbot.networks.local import LocalNetwork
+from chatbot.run.runner import Runner
 from chatbot.script import NetworkName
-from chatbot.store import ChatState, Store, UnitState
+from chatbot.store import BOT_AUTHOR, ChatState, LocalPost, Store, UnitState
 
 DEMO_SCRIPT = "demo-chat.yaml"
 POLL = 0.2
@@ -27,7 +27,7 @@ def demo_script_path() -> Path:
 
 def run_demo(data_dir: Path, speed: float, say: Callable[[str], None], timeout: float = 600) -> int:
     """Run the demo chat; print every post as it appears. Returns the exit code."""
-    store = Store.open(f"sqlite:///{data_dir / 'chatbot.db'}")
+    store = Store.open(f"sqlite:///{data_dir / 'chatbot.db'}", now=datetime.now(UTC))
     loaded = load_script(demo_script_path(), None)
     local = LocalNetwork(store, time_scale=speed)
     runner = Runner(
@@ -52,7 +52,7 @@ def run_demo(data_dir: Path, speed: float, say: Callable[[str], None], timeout: 
                 if post.id not in seen:
                     seen.add(post.id)
                     say(_line(post))
-            chats = [store.chat(c) for c in chat_ids]
+            chats = [store.chats.get(c) for c in chat_ids]
             over = all(
                 c is not None and c.state in (ChatState.DONE, ChatState.MISSED) for c in chats
             )
@@ -76,10 +76,10 @@ def run_demo(data_dir: Path, speed: float, say: Callable[[str], None], timeout: 
 
 def summary(store: Store, chat_id: str) -> str:
     """What the chat produced: steps posted, people, answers per question."""
-    units = store.units(chat_id)
+    units = store.units.of_chat(chat_id)
     posted = sum(1 for u in units if u.state is UnitState.POSTED)
-    posts = store.posts(chat_id)
-    answers = store.answers(chat_id)
+    posts = store.conversation.posts(chat_id)
+    answers = store.reports.answers(chat_id)
     people = {p.author_id for p in posts if p.kind in PARTICIPANT_KINDS}
     per_question: dict[int, int] = {}
     for answer in answers:

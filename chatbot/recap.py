@@ -163,11 +163,13 @@ def facts_for(
     """What the recap says, read from the store: counts across networks, highlights, credits."""
     people = {
         (author.network, author.id)
-        for _chat, author, _answers in store.participation([plan.chat_id], PARTICIPANT_KINDS)
+        for _chat, author, _answers in store.reports.participation(
+            [plan.chat_id], PARTICIPANT_KINDS
+        )
         if is_participant(author)
     }
-    earlier = store.authors_before(plan.script_id, plan.chat_id, plan.start)
-    answers = store.answers(plan.chat_id)
+    earlier = store.reports.authors_before(plan.script_id, plan.chat_id, plan.start)
+    answers = store.reports.answers(plan.chat_id)
     questions = []
     for step in plan.steps:
         if step.kind is not StepKind.QUESTION or step.number is None:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TextIO
 
 from chatbot import localtime
-from chatbot.collect import normalise_handle
+from chatbot.collect.attribution import normalise_handle
 from chatbot.config import Identity
 from chatbot.errors import ChatbotError
 from chatbot.kinds import PARTICIPANT_KINDS, is_participant
@@ -119,12 +119,12 @@ class Identities:
 
 def series_ids(store: Store) -> list[str]:
     """The series that have held at least one chat, in order of their first chat."""
-    return list(dict.fromkeys(c.script_id for c in store.chats(list(HELD))))
+    return list(dict.fromkeys(c.script_id for c in store.chats.list(list(HELD))))
 
 
 def series_stats(store: Store, series: str, identities: Sequence[Identity] = ()) -> SeriesStats:
     """Participation figures of every chat held in ``series`` (its chat script's id)."""
-    chats = [c for c in store.chats(list(HELD)) if c.script_id == series]
+    chats = [c for c in store.chats.list(list(HELD)) if c.script_id == series]
     if not chats:
         known = ", ".join(series_ids(store)) or "none yet"
         raise UnknownSeries(f'no chat of the series "{series}" has taken place (series: {known})')
@@ -133,7 +133,7 @@ def series_stats(store: Store, series: str, identities: Sequence[Identity] = ())
     people: dict[str, Person] = {}
     answers: dict[str, dict[int, int]] = {}  # person -> chat position -> answers
     opted_out: set[str] = set()
-    for chat_id, author, count in store.participation(list(position), PARTICIPANT_KINDS):
+    for chat_id, author, count in store.reports.participation(list(position), PARTICIPANT_KINDS):
         if not is_participant(author):
             continue
         person = who.person_of(author)

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from chatbot import localtime
 from chatbot.config import LatePolicy
-from chatbot.policy import due_at
+from chatbot.run.policy import due_at
 from chatbot.script import format_duration
 from chatbot.store import ChatRow, ChatState, Store, StoredAnswer, UnitRow, UnitState
 
@@ -34,10 +34,10 @@ class StatusReport:
 def build_status(store: Store, now: datetime, policy: LatePolicy, recent: int = 10) -> StatusReport:
     lines: dict[ChatState, list[ChatLine]] = {ChatState.RUNNING: [], ChatState.SCHEDULED: []}
     problems: list[UnitRow] = []
-    for chat in store.chats(
+    for chat in store.chats.list(
         [ChatState.RUNNING, ChatState.SCHEDULED, ChatState.MISSED, ChatState.DONE]
     ):
-        units = store.units(chat.chat_id)
+        units = store.units.of_chat(chat.chat_id)
         problems += [
             u
             for u in units
@@ -48,14 +48,14 @@ def build_status(store: Store, now: datetime, policy: LatePolicy, recent: int = 
             pending = [u for u in units if u.state in (UnitState.PENDING, UnitState.INTENT)]
             nxt = min(pending, key=lambda u: u.seq) if pending else None
             lines[chat.state].append(ChatLine(chat, nxt, due_at(chat, nxt) if nxt else None))
-    missed = store.chats([ChatState.MISSED])
-    errors = [e.message for e in store.events(limit=5, levels=["error"])]
+    missed = store.chats.list([ChatState.MISSED])
+    errors = [e.message for e in store.events.recent(limit=5, levels=["error"])]
     return StatusReport(
         now=now,
         policy=policy,
         running=lines[ChatState.RUNNING],
         upcoming=lines[ChatState.SCHEDULED],
-        recent=store.recent_units(recent),
+        recent=store.units.recent(recent),
         problems=sorted(problems, key=lambda u: (u.chat_id, u.seq))[-20:],
         missed=missed,
         errors=errors,

@@ -25,7 +25,7 @@ BLUESKY = NetworkName.BLUESKY
 
 def open_store(data_dir: Path) -> Store:
     """The store ``chatbot ... --data-dir data_dir`` opens."""
-    return Store.open(f"sqlite:///{data_dir / 'chatbot.db'}")
+    return Store.open(f"sqlite:///{data_dir / 'chatbot.db'}", now=datetime.now(UTC))
 
 
 def add_chat(
@@ -39,7 +39,7 @@ def add_chat(
     state: ChatState = ChatState.DONE,
 ) -> None:
     """A chat whose questions were posted on Mastodon, 10 minutes apart from 0:10."""
-    store.upsert_chat(
+    store.chats.upsert(
         chat_id=chat_id,
         script_id=script_id,
         title="Blended learning: station rotation",
@@ -47,8 +47,9 @@ def add_chat(
         timezone=timezone,
         start_at=start,
         end_at=start + timedelta(hours=1),
+        now=datetime.now(UTC),
     )
-    store.plan_units(
+    store.units.plan(
         chat_id,
         [
             PlannedUnit(
@@ -63,15 +64,17 @@ def add_chat(
             )
             for n, text in enumerate(questions, start=1)
         ],
+        now=datetime.now(UTC),
     )
-    for n, text in enumerate(questions, start=1):
-        store.mark_intent(chat_id, f"q{n}", MASTODON, text)
-        store.mark_posted(
+    for n in range(1, len(questions) + 1):
+        store.units.mark_intent(chat_id, f"q{n}", MASTODON, now=datetime.now(UTC))
+        store.units.mark_posted(
             chat_id,
             f"q{n}",
             PostRef(MASTODON, f"{chat_id}-bot-q{n}", f"https://mastodon.example/@blchat/{n}"),
+            now=start + timedelta(minutes=10 * n),
         )
-    store.update_chat(chat_id, state=state)
+    store.chats.update(chat_id, state=state, now=datetime.now(UTC))
 
 
 def person(
@@ -110,17 +113,9 @@ def add_post(
     url: str | None = None,
 ) -> None:
     """A post seen in the chat, as collection stores it: its author, kind and answers."""
-    store.save_participant(
-        author.network,
-        author.id,
-        author.handle,
-        display_name=author.display_name,
-        url=author.url,
-        bot=author.bot,
-        opt_out=author.opt_out,
-    )
+    store.conversation.save_participant(author, now=start)
     uri = f"https://{author.network.value}.example/posts/{chat_id}/{post_id}"
-    store.save_post(
+    store.conversation.save_post(
         StoredPost(
             chat_id=chat_id,
             network=author.network,
@@ -141,9 +136,10 @@ def add_post(
             deleted=False,
         ),
         answers,
+        now=start + timedelta(minutes=minutes),
     )
     if deleted:
-        store.delete_post(chat_id, author.network, uri)
+        store.conversation.delete_post(chat_id, author.network, uri, now=datetime.now(UTC))
 
 
 @dataclass(frozen=True)

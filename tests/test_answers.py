@@ -1,4 +1,4 @@
-"""Tests for chatbot.answers: which question(s) a post answers."""
+"""Tests for chatbot.collect.labels: which question(s) a post answers, from its text."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from chatbot.answers import Answer, Attribution, PostContext, attribute, attribute_html
+from chatbot.collect.labels import Answer, Attribution, PostContext, attribute, attribute_html
 from chatbot.kinds import PostKind
 from chatbot.markup import html_to_text
 

@@ -236,7 +236,7 @@ def test_fault_hook_wraps_only_when_asked(tmp_path: Path, monkeypatch: pytest.Mo
     """The test-only hold-after-post hook is off unless its variable names a network."""
     monkeypatch.setenv("CHECK_TOKEN", "token-1")
     monkeypatch.setenv("CHECK_PASS", "pass-1")
-    store = Store.open(f"sqlite:///{tmp_path / 'state.db'}")
+    store = Store.open(f"sqlite:///{tmp_path / 'state.db'}", now=datetime.now(UTC))
     try:
         plain = connect(_loaded(tmp_path), store)
         assert type(plain[NetworkName.BLUESKY]).__name__ == "BlueskyNetwork"

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from chatbot.collect import ChatView, ingest, view_for
+from chatbot.collect.attribution import ChatView, view_for
+from chatbot.collect.collector import IngestStats
+from chatbot.collect.collector import ingest as store_round
 from chatbot.kinds import PostKind
 from chatbot.networks.base import Collected
 from chatbot.posts import Author, PostRef, SeenPost
@@ -28,8 +30,8 @@ STEPS = [
 
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
-    store = Store.open(f"sqlite:///{tmp_path / 'state.db'}")
-    store.upsert_chat(
+    store = Store.open(f"sqlite:///{tmp_path / 'state.db'}", now=datetime.now(UTC))
+    store.chats.upsert(
         chat_id=CHAT,
         script_id="s",
         title="T",
@@ -37,8 +39,9 @@ def store(tmp_path: Path) -> Store:
         timezone="UTC",
         start_at=START,
         end_at=START + timedelta(hours=1),
+        now=datetime.now(UTC),
     )
-    store.plan_units(
+    store.units.plan(
         CHAT,
         [
             PlannedUnit(
@@ -46,15 +49,26 @@ def store(tmp_path: Path) -> Store:
             )
             for seq, (key, kind, number) in enumerate(STEPS)
         ],
+        now=datetime.now(UTC),
     )
     for seq, (key, _kind, _n) in enumerate(STEPS):
-        store.mark_intent(CHAT, key, NET, key)
-        store.mark_posted(CHAT, key, PostRef(NET, f"bot{seq}", f"https://x.example/bot{seq}"))
+        store.units.mark_intent(CHAT, key, NET, now=datetime.now(UTC))
+        store.units.mark_posted(
+            CHAT,
+            key,
+            PostRef(NET, f"bot{seq}", f"https://x.example/bot{seq}"),
+            now=START + timedelta(minutes=10 * seq),
+        )
     return store
 
 
+def ingest(store: Store, view: ChatView, collected: Collected) -> IngestStats:
+    """One collection round stored, an hour after the chat's start."""
+    return store_round(store, view, collected, now=START + timedelta(hours=1))
+
+
 def view(store: Store, **kwargs: object) -> ChatView:
-    return view_for(store, CHAT, NET, question_count=3, **kwargs)  # type: ignore[arg-type]
+    return view_for(store.units.of_chat(CHAT), NET, chat_id=CHAT, question_count=3, **kwargs)  # type: ignore[arg-type]
 
 
 ALICE = Author(NET, "1", "alice@school.example", "Alice")
@@ -85,7 +99,7 @@ def post(
 
 
 def answers(store: Store) -> list[tuple[int, str, str]]:
-    return [(a.question, a.handle, a.text) for a in store.answers(CHAT)]
+    return [(a.question, a.handle, a.text) for a in store.reports.answers(CHAT)]
 
 
 def test_a_labelled_hashtag_post_is_an_answer(store: Store) -> None:
@@ -121,7 +135,7 @@ def test_a_reply_to_the_welcome_is_an_introduction(store: Store) -> None:
         view(store),
         Collected(posts=(post("p1", "Hi! Alice, 3rd grade, Lincoln", reply_to="bot0"),)),
     )
-    assert [p.kind for p in store.posts(CHAT)] == ["introduction"]
+    assert [p.kind for p in store.conversation.posts(CHAT)] == ["introduction"]
 
 
 def test_a_post_seen_twice_is_stored_once(store: Store) -> None:
@@ -130,7 +144,7 @@ def test_a_post_seen_twice_is_stored_once(store: Store) -> None:
     first = ingest(store, view(store), seen)
     again = ingest(store, view(store), seen)
     assert (first.new, again.new, again.changed) == (1, 0, 0)
-    assert len(store.answers(CHAT)) == 1
+    assert len(store.reports.answers(CHAT)) == 1
 
 
 def test_an_edit_replaces_the_answer(store: Store) -> None:
@@ -149,14 +163,14 @@ def test_a_deletion_removes_the_answer(store: Store) -> None:
     ingest(store, view(store), Collected(posts=(post("p1", "A1: stations #edchat"),)))
     stats = ingest(store, view(store), Collected(deleted=("https://school.example/statuses/p1",)))
     assert stats.deleted == 1
-    assert store.answers(CHAT) == []
+    assert store.reports.answers(CHAT) == []
 
 
 def test_an_opted_out_person_is_counted_and_marked(store: Store) -> None:
     """A #nobot participant's answer counts, and is marked so public outputs leave it out."""
     shy = Author(NET, "2", "shy@school.example", "Shy", opt_out="#nobot in the profile")
     ingest(store, view(store), Collected(posts=(post("p1", "A1: stations #edchat", author=shy),)))
-    (answer,) = store.answers(CHAT)
+    (answer,) = store.reports.answers(CHAT)
     assert answer.opt_out == "#nobot in the profile"
 
 
@@ -179,9 +193,9 @@ def test_blocked_posts_are_kept_as_blocked_and_never_counted(
         view(store, moderation=moderation),
         Collected(posts=(post("p1", text, author=author),)),
     )
-    (stored,) = store.posts(CHAT)
+    (stored,) = store.conversation.posts(CHAT)
     assert stored.kind == PostKind.BLOCKED
-    assert store.answers(CHAT) == []
+    assert store.reports.answers(CHAT) == []
 
 
 def test_a_hosts_post_is_not_an_answer(store: Store) -> None:
@@ -193,14 +207,14 @@ def test_a_hosts_post_is_not_an_answer(store: Store) -> None:
         view(store, hosts=hosts),
         Collected(posts=(post("p1", "A1: love these #edchat", author=host),)),
     )
-    assert [p.kind for p in store.posts(CHAT)] == [PostKind.HOST]
-    assert store.answers(CHAT) == []
+    assert [p.kind for p in store.conversation.posts(CHAT)] == [PostKind.HOST]
+    assert store.reports.answers(CHAT) == []
 
 
 def test_the_bots_own_posts_are_not_stored_as_conversation(store: Store) -> None:
     """The bot's questions seen in the hashtag feed are not the conversation."""
     ingest(store, view(store), Collected(posts=(post("bot1", "Q1: What? #edchat"),)))
-    assert store.posts(CHAT) == []
+    assert store.conversation.posts(CHAT) == []
 
 
 def test_a_quote_of_a_question_answers_it(store: Store) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from chatbot.config import LatePolicy, MissedStart
-from chatbot.policy import (
+from chatbot.posts import PostRef
+from chatbot.run.policy import (
     Post,
     Reconcile,
     Skip,
@@ -15,7 +16,6 @@ from chatbot.policy import (
     shift_for_resume,
     units_to_end,
 )
-from chatbot.posts import PostRef
 from chatbot.script import NetworkName
 from chatbot.store import ChatRow, ChatState, UnitRow, UnitState
 

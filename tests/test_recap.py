@@ -7,7 +7,8 @@ from pathlib import Path
 
 import yaml
 
-from chatbot.collect import ingest, view_for
+from chatbot.collect.attribution import view_for
+from chatbot.collect.collector import ingest
 from chatbot.networks.base import Collected
 from chatbot.plan import plan_chat
 from chatbot.posts import Author, PostRef, SeenPost
@@ -113,8 +114,8 @@ def test_opted_out_answers_are_never_quoted(tmp_path: Path) -> None:
     )
     start = datetime(2030, 1, 3, 20, tzinfo=UTC)
     plan = plan_chat(script, "t", start)
-    store = Store.open(f"sqlite:///{tmp_path / 'state.db'}")
-    store.upsert_chat(
+    store = Store.open(f"sqlite:///{tmp_path / 'state.db'}", now=datetime.now(UTC))
+    store.chats.upsert(
         chat_id=plan.chat_id,
         script_id="t",
         title="T",
@@ -122,13 +123,16 @@ def test_opted_out_answers_are_never_quoted(tmp_path: Path) -> None:
         timezone="UTC",
         start_at=start,
         end_at=plan.end,
+        now=datetime.now(UTC),
     )
     net = NetworkName.MASTODON
-    store.plan_units(
-        plan.chat_id, [PlannedUnit("q1", net, 1, "question", 1, start, "k", "Q1: First?")]
+    store.units.plan(
+        plan.chat_id,
+        [PlannedUnit("q1", net, 1, "question", 1, start, "k", "Q1: First?")],
+        now=datetime.now(UTC),
     )
-    store.mark_intent(plan.chat_id, "q1", net, "Q1: First?")
-    store.mark_posted(plan.chat_id, "q1", PostRef(net, "bot1"))
+    store.units.mark_intent(plan.chat_id, "q1", net, now=datetime.now(UTC))
+    store.units.mark_posted(plan.chat_id, "q1", PostRef(net, "bot1"), now=start)
 
     def answer(pid: str, author: Author, likes: int) -> SeenPost:
         return SeenPost(
@@ -144,8 +148,9 @@ def test_opted_out_answers_are_never_quoted(tmp_path: Path) -> None:
 
     shy = Author(net, "1", "shy@x.example", "Shy Person", opt_out="#nobot in the profile")
     open_ = Author(net, "2", "open@x.example", "Open Person")
-    view = view_for(store, plan.chat_id, net, question_count=1)
-    ingest(store, view, Collected(posts=(answer("p1", shy, 50), answer("p2", open_, 1))))
+    view = view_for(store.units.of_chat(plan.chat_id), net, chat_id=plan.chat_id, question_count=1)
+    posts = (answer("p1", shy, 50), answer("p2", open_, 1))
+    ingest(store, view, Collected(posts=posts), now=start + timedelta(minutes=30))
     result = facts_for(store, plan, script, net)
     (question,) = result.questions
     assert question.answers == 2

@@ -18,9 +18,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
-from chatbot.store import ChatState, Store, UnitState, local_posts_table
+from chatbot.store import BOT_AUTHOR, ChatState, Store, UnitState
 
 pytestmark = pytest.mark.slow
 
@@ -107,7 +106,9 @@ class Bot:
             while not (self.root / "data" / "chatbot.db").exists():
                 assert time.monotonic() < deadline, "the bot never created its database"
                 time.sleep(0.05)
-            self._store = Store.open(f"sqlite:///{self.root / 'data' / 'chatbot.db'}")
+            self._store = Store.open(
+                f"sqlite:///{self.root / 'data' / 'chatbot.db'}", now=datetime.now(UTC)
+            )
         return self._store
 
     def wait_for(self, what: str, condition: Callable[[], bool]) -> None:
@@ -122,27 +123,22 @@ class Bot:
             time.sleep(0.05)
 
     def unit_state(self, step: str) -> UnitState | None:
-        for unit in self.store.units(CHAT):
+        for unit in self.store.units.of_chat(CHAT):
             if unit.step_key == step:
                 return unit.state
         return None
 
     def bot_posts(self) -> list[tuple[str, str, int | None]]:
         """(idempotency key, text, reply_to) of every post on the network, in order."""
-        with self.store.engine.begin() as conn:
-            rows = conn.execute(
-                sa.select(local_posts_table)
-                .where(local_posts_table.c.author == "chatbot")
-                .order_by(local_posts_table.c.id)
-            )
-            return [(r.idempotency_key, r.text, r.reply_to) for r in rows]
+        posts = sorted(self.store.local_posts.visible(until=None), key=lambda p: p.id)
+        return [(p.idempotency_key, p.text, p.reply_to) for p in posts if p.author == BOT_AUTHOR]
 
     def post_exists(self, step: str) -> bool:
-        key = next(u.idempotency_key for u in self.store.units(CHAT) if u.step_key == step)
+        key = next(u.idempotency_key for u in self.store.units.of_chat(CHAT) if u.step_key == step)
         return any(k == key for k, _t, _r in self.bot_posts())
 
     def chat_done(self) -> bool:
-        chat = self.store.chat(CHAT)
+        chat = self.store.chats.get(CHAT)
         return chat is not None and chat.state is ChatState.DONE
 
     def stop(self) -> None:
@@ -168,7 +164,7 @@ def make_bot(tmp_path: Path) -> Iterator[Callable[..., Bot]]:
 
 
 def _assert_posted_once_in_order(bot: Bot) -> None:
-    units = {u.step_key: u for u in bot.store.units(CHAT)}
+    units = {u.step_key: u for u in bot.store.units.of_chat(CHAT)}
     posts = bot.bot_posts()
     keys = [k for k, _t, _r in posts]
     assert keys == [units[s].idempotency_key for s in STEPS], "each step once, in order"
@@ -249,7 +245,7 @@ def test_sigterm_finishes_the_post_in_flight_and_exits_0_within_10_seconds(
     assert time.monotonic() - sent < 10
     assert bot.unit_state("welcome") is UnitState.POSTED
     assert bot.post_exists("welcome")
-    assert not [u for u in bot.store.units(CHAT) if u.state is UnitState.INTENT], (
+    assert not [u for u in bot.store.units.of_chat(CHAT) if u.state is UnitState.INTENT], (
         "nothing half-recorded"
     )
 
@@ -267,11 +263,11 @@ def test_editing_breaking_and_deleting_a_script_during_a_run(make_bot: Callable[
         _script(start, "20s").replace("Second question?", "Edited second question?"),
         encoding="utf-8",
     )
-    bot.wait_for("the edit", lambda: any("Edited" in u.text for u in bot.store.units(CHAT)))
+    bot.wait_for("the edit", lambda: any("Edited" in u.text for u in bot.store.units.of_chat(CHAT)))
     path.write_text(path.read_text().replace("questions:", "questons:"), encoding="utf-8")
     bot.wait_for(
         "the error report",
-        lambda: any("questons" in e.message for e in bot.store.events(levels=["error"])),
+        lambda: any("questons" in e.message for e in bot.store.events.recent(levels=["error"])),
     )
     assert bot.unit_state("q2") is UnitState.PENDING, "the last good version keeps its schedule"
     path.unlink()

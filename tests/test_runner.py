@@ -13,10 +13,11 @@ import tenacity
 
 from chatbot.config import LatePolicy
 from chatbot.errors import RateLimited, Rejected, Transient
-from chatbot.networks.local import BOT_AUTHOR, LocalNetwork
-from chatbot.runner import Runner
+from chatbot.networks.local import LocalNetwork
+from chatbot.run.posting import build_request
+from chatbot.run.runner import Runner
 from chatbot.script import NetworkName
-from chatbot.store import ChatState, Store, UnitState
+from chatbot.store import BOT_AUTHOR, ChatState, Store, UnitState
 from chatbot.testing import FailingNetwork, FakeClock
 
 START = datetime(2030, 1, 3, 20, 0, tzinfo=UTC)
@@ -50,7 +51,7 @@ class Harness:
         self.schedules.mkdir()
         self.write(SCRIPT)
         self.clock = FakeClock(START - timedelta(hours=2))
-        self.store = Store.open(f"sqlite:///{tmp_path / 'state.db'}")
+        self.store = Store.open(f"sqlite:///{tmp_path / 'state.db'}", now=datetime.now(UTC))
         self.local = LocalNetwork(self.store, clock=self.clock, participants=False)
         self.network = FailingNetwork(self.local)
         self.runner = Runner(
@@ -75,7 +76,7 @@ class Harness:
         return [p.text for p in self.local.posts(include_future=True) if p.author == BOT_AUTHOR]
 
     def states(self) -> dict[str, UnitState]:
-        return {u.step_key: u.state for u in self.store.units(CHAT)}
+        return {u.step_key: u.state for u in self.store.units.of_chat(CHAT)}
 
 
 @pytest.fixture
@@ -113,7 +114,7 @@ def test_the_recap_is_a_thread_of_its_own_after_the_closing(harness: Harness) ->
     assert recap[0].reply_to is None
     assert [p.reply_to for p in recap[1:]] == [p.id for p in recap[:-1]]
     assert any(p.text.startswith("Q2: Second question?") for p in recap)
-    chat = harness.store.chat(CHAT)
+    chat = harness.store.chats.get(CHAT)
     assert chat is not None and chat.state is ChatState.DONE
     harness.at(50)
     again = [p for p in harness.local.posts(include_future=True) if p.author == BOT_AUTHOR]
@@ -133,9 +134,9 @@ def test_a_crash_between_intent_and_result_posts_once(harness: Harness) -> None:
     harness.at(0)
     harness.clock.set(START + timedelta(minutes=6))
     # The process died after the network call, before recording the result.
-    harness.store.mark_intent(CHAT, "q1", NetworkName.LOCAL, "Q1: First question? #Rehearse")
-    q1 = next(u for u in harness.store.units(CHAT) if u.step_key == "q1")
-    harness.local.post(harness.runner.build_request(CHAT, q1))  # the result is lost
+    harness.store.units.mark_intent(CHAT, "q1", NetworkName.LOCAL, now=harness.clock())
+    q1 = next(u for u in harness.store.units.of_chat(CHAT) if u.step_key == "q1")
+    harness.local.post(build_request(harness.store.units.of_chat(CHAT), q1))  # result lost
     harness.runner.advance(CHAT)
     assert harness.bot_posts().count("Q1: First question? #Rehearse") == 1
     assert harness.states()["q1"] is UnitState.POSTED
@@ -172,7 +173,7 @@ def test_a_rejected_post_is_recorded_as_failed_and_the_chat_goes_on(harness: Har
     harness.at(0)
     harness.network.fail(Rejected("text too long", status=422))
     harness.at(6)
-    q1 = next(u for u in harness.store.units(CHAT) if u.step_key == "q1")
+    q1 = next(u for u in harness.store.units.of_chat(CHAT) if u.step_key == "q1")
     assert q1.state is UnitState.FAILED
     assert "text too long" in q1.reason
     harness.at(15)
@@ -186,7 +187,7 @@ def test_editing_a_script_reschedules_what_is_not_posted(harness: Harness) -> No
         SCRIPT.replace("Second question?", "A better second question?").replace("9m", "10m")
     )
     harness.runner.sync()
-    q2 = next(u for u in harness.store.units(CHAT) if u.step_key == "q2")
+    q2 = next(u for u in harness.store.units.of_chat(CHAT) if u.step_key == "q2")
     assert q2.planned_at == START + timedelta(minutes=16)
     for minutes in (0, 6, 16):
         harness.at(minutes)
@@ -197,9 +198,9 @@ def test_a_broken_edit_keeps_the_last_good_version_scheduled(harness: Harness) -
     """A script broken mid-run is reported and its previous version keeps its schedule."""
     harness.write(SCRIPT.replace("questions:", "questons:"))
     harness.runner.sync()
-    errors = [e.message for e in harness.store.events(levels=["error"])]
+    errors = [e.message for e in harness.store.events.recent(levels=["error"])]
     assert any('unknown key "questons"' in e for e in errors)
-    assert len(harness.store.units(CHAT)) == 7  # six posts and the recap
+    assert len(harness.store.units.of_chat(CHAT)) == 7  # six posts and the recap
     for minutes in (-60, 0, 6):
         harness.at(minutes)
     assert "Q1: First question? #Rehearse" in harness.bot_posts()
@@ -231,11 +232,11 @@ def test_pause_and_resume_move_the_remaining_steps(harness: Harness) -> None:
     harness.at(-60)
     harness.at(0)
     harness.clock.set(START + timedelta(minutes=5))
-    harness.runner.pause(CHAT)
+    harness.runner.controls.pause(CHAT)
     harness.at(10)
     assert harness.states()["q1"] is UnitState.PENDING
     harness.clock.set(START + timedelta(minutes=15))
-    harness.runner.resume(CHAT)
+    harness.runner.controls.resume(CHAT)
     assert harness.runner.advance(CHAT) == START + timedelta(minutes=16)
 
 
@@ -244,12 +245,12 @@ def test_skip_next_extend_and_end(harness: Harness) -> None:
     harness.at(-60)
     harness.at(0)
     harness.clock.set(START + timedelta(minutes=1))
-    assert harness.runner.skip(CHAT) == "q1"
-    harness.runner.next_now(CHAT)
+    assert harness.runner.controls.skip(CHAT) == "q1"
+    harness.runner.controls.next_now(CHAT)
     harness.runner.advance(CHAT)
     assert harness.states()["q2"] is UnitState.POSTED
-    harness.runner.extend(CHAT, timedelta(minutes=5))
-    harness.runner.end(CHAT)
+    harness.runner.controls.extend(CHAT, timedelta(minutes=5))
+    harness.runner.controls.end(CHAT)
     harness.runner.advance(CHAT)
     states = harness.states()
     assert states["q1"] is UnitState.SKIPPED
@@ -268,7 +269,7 @@ def test_collection_resumes_after_a_restart_without_losing_or_repeating(tmp_path
         harness.at(minutes)
     harness.clock.set(START + timedelta(minutes=20))
     harness.runner.collect(CHAT)
-    mid = len(harness.store.posts(CHAT))
+    mid = len(harness.store.conversation.posts(CHAT))
 
     restarted = Runner(
         store=harness.store,
@@ -285,12 +286,12 @@ def test_collection_resumes_after_a_restart_without_losing_or_repeating(tmp_path
     restarted.collect(CHAT)
 
     participant_posts = [p for p in harness.local.posts() if p.author != BOT_AUTHOR]
-    stored = harness.store.posts(CHAT)
+    stored = harness.store.conversation.posts(CHAT)
     assert 0 < mid < len(stored)
     assert sorted(p.post_id for p in stored) == sorted(str(p.id) for p in participant_posts)
-    keys = [(a.uri, a.question, a.part) for a in harness.store.answers(CHAT)]
+    keys = [(a.uri, a.question, a.part) for a in harness.store.reports.answers(CHAT)]
     assert len(keys) == len(set(keys))
-    assert {a.question for a in harness.store.answers(CHAT)} == {1, 2, 3}
+    assert {a.question for a in harness.store.reports.answers(CHAT)} == {1, 2, 3}
 
 
 def test_a_restart_after_the_last_post_resumes_collecting_answers(tmp_path: Path) -> None:

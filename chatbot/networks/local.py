@@ -16,37 +16,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
-
-import sqlalchemy as sa
 
 from chatbot.kinds import INTRODUCTION_STEPS, StepKind
 from chatbot.networks.base import ChatThread, Collected, PostRequest
 from chatbot.posts import Author, PostRef, SeenPost
 from chatbot.script import NetworkName
-from chatbot.store import Store, local_posts_table
+from chatbot.store import BOT_AUTHOR, LocalPost, Store
 from chatbot.text import Limits
 
-BOT_AUTHOR = "chatbot"
 Clock = Callable[[], datetime]
-
-
-@dataclass(frozen=True)
-class LocalPost:
-    """A post on the local network."""
-
-    id: int
-    author: str
-    author_name: str
-    text: str
-    reply_to: int | None
-    root: int | None
-    created_at: datetime
-    image_alt: str | None = None
-
-    @property
-    def url(self) -> str:
-        return f"local:/posts/{self.id}"
 
 
 @dataclass(frozen=True)
@@ -133,111 +111,75 @@ class LocalNetwork:
         now = self._clock()
         parent = int(request.parent.id) if request.parent else None
         root = int(request.root.id) if request.root else None
-        alt = "; ".join(a.alt for a in request.attachments) or None
-        with self._store.engine.begin() as conn:
-            post_id = conn.execute(
-                local_posts_table.insert().values(
-                    author=BOT_AUTHOR,
-                    author_name="chatbot",
-                    text=request.text,
-                    reply_to=parent,
-                    root=root,
-                    created_at=now,
-                    idempotency_key=request.idempotency_key,
-                    image_alt=alt,
-                )
-            ).inserted_primary_key
-            new_id = int(post_id[0]) if post_id else 0
-            if self._participants:
-                self._simulate(conn, new_id, root or new_id, request, now)
+        post = LocalPost(
+            id=0,
+            author=BOT_AUTHOR,
+            author_name="chatbot",
+            text=request.text,
+            reply_to=parent,
+            root=root,
+            created_at=now,
+            image_alt="; ".join(a.alt for a in request.attachments) or None,
+            idempotency_key=request.idempotency_key,
+        )
+        # The participants' answers are written with it, in one transaction, with the
+        # times they will appear: a restart cannot lose them or write them twice.
+        answers = self._simulate(root, request, now) if self._participants else []
+        new_id = self._store.local_posts.publish(post, answers)
         if self._delay_after:
             time.sleep(self._delay_after)  # the answer is slow to come back, as configured
         return PostRef(NetworkName.LOCAL, str(new_id), f"local:/posts/{new_id}")
 
     def find(self, request: PostRequest) -> PostRef | None:
-        with self._store.engine.begin() as conn:
-            row = conn.execute(
-                sa.select(local_posts_table.c.id).where(
-                    local_posts_table.c.idempotency_key == request.idempotency_key
-                )
-            ).first()
-        return PostRef(NetworkName.LOCAL, str(row.id), f"local:/posts/{row.id}") if row else None
+        found = self._store.local_posts.find(request.idempotency_key)
+        return PostRef(NetworkName.LOCAL, str(found), f"local:/posts/{found}") if found else None
 
     # --- reading ------------------------------------------------------------------------
 
-    def posts(self, after_id: int = 0, *, include_future: bool = False) -> list[LocalPost]:
-        """Posts visible now (or all of them), oldest first, with ids above ``after_id``."""
-        query = (
-            sa.select(local_posts_table)
-            .where(local_posts_table.c.id > after_id)
-            .order_by(local_posts_table.c.created_at, local_posts_table.c.id)
-        )
-        if not include_future:
-            query = query.where(local_posts_table.c.created_at <= self._clock())
-        with self._store.engine.begin() as conn:
-            return [
-                LocalPost(
-                    r.id,
-                    r.author,
-                    r.author_name,
-                    r.text,
-                    r.reply_to,
-                    r.root,
-                    r.created_at,
-                    r.image_alt,
-                )
-                for r in conn.execute(query)
-            ]
+    def posts(self, *, include_future: bool = False) -> list[LocalPost]:
+        """Posts visible now (or all of them, future ones too), oldest first."""
+        return self._store.local_posts.visible(until=None if include_future else self._clock())
 
     def collect(self, thread: ChatThread, cursors: dict[str, str]) -> Collected:
         """The chat's posts that are visible now: with the hashtag or in the chat's thread."""
         after_time, _, after_id = cursors.get("posts", "").partition("|")
         since = datetime.fromisoformat(after_time) if after_time else thread.since
-        last_id = int(after_id or 0)
         ids = {int(ref.id) for ref in thread.bot_posts}
         tag = f"#{thread.hashtag}".casefold()
-        c = local_posts_table.c
-        query = (
-            sa.select(local_posts_table)
-            .where(
-                c.created_at <= self._clock(),
-                sa.or_(c.created_at > since, sa.and_(c.created_at == since, c.id > last_id)),
-                c.author != BOT_AUTHOR,
-            )
-            .order_by(c.created_at, c.id)
-        )
         posts = []
         cursor = cursors.get("posts", "")
-        with self._store.engine.begin() as conn:
-            for row in conn.execute(query):
-                cursor = f"{row.created_at.isoformat()}|{row.id}"
-                in_thread = row.root in ids or row.reply_to in ids
-                if not in_thread and tag not in row.text.casefold():
-                    continue
-                posts.append(self._seen(row))
+        for post in self._store.local_posts.visible(
+            until=self._clock(), after=(since, int(after_id or 0))
+        ):
+            if post.author == BOT_AUTHOR:
+                continue
+            cursor = f"{post.created_at.isoformat()}|{post.id}"
+            in_thread = post.root in ids or post.reply_to in ids
+            if in_thread or tag in post.text.casefold():
+                posts.append(self._seen(post))
         return Collected(posts=tuple(posts), cursors={"posts": cursor} if cursor else {})
 
-    def _seen(self, row: sa.Row[Any]) -> SeenPost:
-        persona = _PERSONAS_BY_HANDLE.get(row.author)
+    def _seen(self, post: LocalPost) -> SeenPost:
+        persona = _PERSONAS_BY_HANDLE.get(post.author)
         opt_out = "#nobot in the profile" if persona and "#nobot" in persona.bio.lower() else ""
         author = Author(
             network=NetworkName.LOCAL,
-            id=row.author,
-            handle=row.author,
-            display_name=row.author_name,
-            url=f"local:/@{row.author}",
+            id=post.author,
+            handle=post.author,
+            display_name=post.author_name,
+            url=f"local:/@{post.author}",
             opt_out=opt_out,
         )
         return SeenPost(
             network=NetworkName.LOCAL,
-            uri=f"local:/posts/{row.id}",
-            id=str(row.id),
-            url=f"local:/posts/{row.id}",
+            uri=post.url,
+            id=str(post.id),
+            url=post.url,
             author=author,
-            text=row.text,
-            created_at=row.created_at,
-            reply_to=str(row.reply_to) if row.reply_to else None,
-            tags=tuple(t.lower() for t in re.findall(r"#(\w+)", row.text)),
+            text=post.text,
+            created_at=post.created_at,
+            reply_to=str(post.reply_to) if post.reply_to else None,
+            tags=tuple(t.lower() for t in re.findall(r"#(\w+)", post.text)),
         )
 
     # --- simulated participants ---------------------------------------------------------
@@ -245,15 +187,19 @@ class LocalNetwork:
     def _later(self, now: datetime, rng: random.Random, low: float, high: float) -> datetime:
         return now + timedelta(seconds=rng.uniform(low, high) / self._time_scale)
 
-    def _simulate(
-        self, conn: sa.Connection, post_id: int, root: int, request: PostRequest, now: datetime
-    ) -> None:
-        """Participants react to the chat's prompts: introductions and questions."""
+    def _simulate(self, root: int | None, request: PostRequest, now: datetime) -> list[LocalPost]:
+        """Participants react to the chat's prompts: introductions and questions.
+
+        Their posts refer to the prompt by the id 0 (it has none yet; the store
+        gives it one). ``root`` is the chat's first post (None: this one).
+        """
         text = request.text
         # Simulated people, not security: a seeded generator keeps runs reproducible.
-        rng = random.Random(f"{self._seed}/{post_id}/{text}")  # noqa: S311
+        rng = random.Random(f"{self._seed}/{request.idempotency_key}/{text}")  # noqa: S311
         hashtag = _hashtag(text)
-        rows: list[dict[str, object]] = []
+        post_id = 0
+        root = root or 0
+        rows: list[LocalPost] = []
         if request.kind in INTRODUCTION_STEPS and re.search(
             r"introduce yourself|say hi", text, re.IGNORECASE
         ):
@@ -285,8 +231,7 @@ class LocalNetwork:
                         self._later(now, rng, 30, 400),
                     )
                 )
-        if rows:
-            conn.execute(local_posts_table.insert(), rows)
+        return rows
 
     def _answer(
         self,
@@ -297,7 +242,7 @@ class LocalNetwork:
         root: int,
         now: datetime,
         rng: random.Random,
-    ) -> dict[str, object]:
+    ) -> LocalPost:
         body = rng.choice(_ANSWERS)
         style = rng.randrange(7)
         reply_to: int | None = None
@@ -325,17 +270,8 @@ class LocalNetwork:
     @staticmethod
     def _row(
         persona: Persona, text: str, reply_to: int | None, root: int | None, at: datetime
-    ) -> dict[str, object]:
-        return {
-            "author": persona.handle,
-            "author_name": persona.name,
-            "text": text,
-            "reply_to": reply_to,
-            "root": root,
-            "created_at": at,
-            "idempotency_key": None,
-            "image_alt": None,
-        }
+    ) -> LocalPost:
+        return LocalPost(0, persona.handle, persona.name, text, reply_to, root, at)
 
 
 _PERSONAS_BY_HANDLE = {p.handle: p for p in PERSONAS}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -43,13 +44,13 @@ def user_name(handle: str) -> str:
 
 
 def snapshot(folder: BotFolder, chat_id: str) -> Snapshot:
-    store = Store.open(f"sqlite:///{folder.database}")
+    store = Store.open(f"sqlite:///{folder.database}", now=datetime.now(UTC))
     try:
-        answers = store.answers(chat_id)
-        posts = store.posts(chat_id, include_deleted=True)
+        answers = store.reports.answers(chat_id)
+        posts = store.conversation.posts(chat_id, include_deleted=True)
         participants = {}
         for post in posts:
-            author = store.participant(post.network, post.author_id)
+            author = store.conversation.participant(post.network, post.author_id)
             if author is not None:
                 participants[user_name(author.handle)] = author.opt_out
         return Snapshot(answers, posts, participants)

@@ -40,7 +40,7 @@ def _bot(server: MastodonServer, tmp_path: Path) -> tuple[BotFolder, Mastodon, s
 
 def _assert_one_thread(statuses: list[Any], texts: list[str]) -> None:
     """Exactly these texts, each once, in order, each replying to the one before."""
-    from chatbot.answers import html_to_text
+    from chatbot.markup import html_to_text
 
     assert [html_to_text(s.content) for s in statuses] == texts
     assert statuses[0].in_reply_to_id is None

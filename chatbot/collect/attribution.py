@@ -1,23 +1,24 @@
-"""Posts seen on a network -> participants, answers, introductions and conversation, stored.
+"""Where an answer is attributed: one post of a chat -> its kind and the questions it answers.
 
 Attribution needs to know where a post sits: the chain of replies it belongs to
 (a reply under Q3, at any depth, answers Q3), what it quotes, which question was
-the latest when it was written. That is worked out here from the bot's own posts
-and the posts already stored; :mod:`chatbot.answers` then reads the text.
+the latest when it was written, and who wrote it (a host's post is never an
+answer; a blocked one is set aside). That is worked out here, in :func:`judge`,
+from the bot's own posts and the posts already stored; :mod:`chatbot.collect.labels`
+then reads the text ("A3:", "a3)", a reply with no label ...).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from chatbot.answers import PostContext, attribute
+from chatbot.collect.labels import PostContext, attribute
 from chatbot.kinds import INTRODUCTION_STEPS, PostKind, StepKind
-from chatbot.networks.base import Collected
 from chatbot.posts import Author, SeenPost
 from chatbot.script import ChatScript, Moderation, NetworkName, Person
-from chatbot.store import Store, StoredPost, UnitState
+from chatbot.store import StoredPost, UnitRow, UnitState
 
 MAX_CHAIN = 200  # replies deeper than this are not followed (a loop guard as much as a limit)
 
@@ -41,23 +42,6 @@ class ChatView:
             if posted <= at:
                 current = number
         return current
-
-
-@dataclass
-class IngestStats:
-    """What one collection round changed."""
-
-    new: int = 0
-    changed: int = 0
-    deleted: int = 0
-    answers: int = 0
-
-    def __iadd__(self, other: IngestStats) -> IngestStats:
-        self.new += other.new
-        self.changed += other.changed
-        self.deleted += other.deleted
-        self.answers += other.answers
-        return self
 
 
 def normalise_handle(handle: str) -> str:
@@ -89,19 +73,20 @@ def merge_moderation(*settings: Moderation) -> Moderation:
 
 
 def view_for(
-    store: Store,
-    chat_id: str,
+    units: Sequence[UnitRow],
     network: NetworkName,
     *,
+    chat_id: str,
     question_count: int,
     hosts: frozenset[str] = frozenset(),
     moderation: Moderation | None = None,
 ) -> ChatView:
-    """The chat as seen on ``network``: the bot's posts there, its questions and their times."""
+    """The chat as seen on ``network``, from its units: the bot's posts there, its questions
+    and when they were posted."""
     bot_posts: dict[str, str] = {}
     questions: dict[str, int] = {}
     times: list[tuple[datetime, int]] = []
-    for unit in store.units(chat_id):
+    for unit in units:
         if unit.network is not network or unit.state is not UnitState.POSTED or unit.remote is None:
             continue
         bot_posts[unit.remote.id] = unit.step_key
@@ -184,86 +169,3 @@ def judge(
     answers = [(a.question, a.part or "", a.text) for a in verdict.answers]
     kind = verdict.kind if verdict.kind is not PostKind.ANSWER or answers else PostKind.CONVERSATION
     return kind, "", chain.resolved, answers
-
-
-def ingest(store: Store, view: ChatView, collected: Collected) -> IngestStats:
-    """Store a collection round: new and edited posts attributed, deletions applied."""
-    stats = IngestStats()
-    index = store.post_index(view.chat_id, view.network)
-    parents: dict[str, str | None] = {pid: p.reply_to for pid, p in index.items()}
-    fresh = [p for p in collected.posts if p.id not in view.bot_posts]
-    parents.update({p.id: p.reply_to for p in fresh})
-    for author in _unique_authors(fresh):
-        store.save_participant(
-            view.network,
-            author.id,
-            author.handle,
-            display_name=author.display_name,
-            url=author.url,
-            bot=author.bot,
-            opt_out=author.opt_out,
-        )
-    for post in fresh:
-        kind, reason, resolved, answers = judge(post, post.author, view, parents)
-        known = post.id in index
-        changed = store.save_post(
-            StoredPost(
-                chat_id=view.chat_id,
-                network=view.network,
-                uri=post.uri,
-                post_id=post.id,
-                url=post.url,
-                author_id=post.author.id,
-                text=post.text,
-                created_at=post.created_at,
-                edited_at=post.edited_at,
-                reply_to=post.reply_to,
-                quote_of=post.quote_of,
-                likes=post.likes,
-                reposts=post.reposts,
-                kind=kind,
-                reason=reason,
-                resolved=resolved,
-                deleted=False,
-            ),
-            answers,
-        )
-        if changed:
-            if known:
-                stats.changed += 1
-            else:
-                stats.new += 1
-            stats.answers += len(answers)
-    for uri in collected.deleted:
-        if store.delete_post(view.chat_id, view.network, uri):
-            stats.deleted += 1
-    stats += _retry_unresolved(store, view)
-    return stats
-
-
-def _retry_unresolved(store: Store, view: ChatView) -> IngestStats:
-    """Posts whose parent arrived after them are judged again now that the chain is known."""
-    stats = IngestStats()
-    index = store.post_index(view.chat_id, view.network)
-    parents = {pid: p.reply_to for pid, p in index.items()}
-    for post in index.values():
-        if post.resolved or post.deleted:
-            continue
-        author = store.participant(view.network, post.author_id)
-        kind, reason, resolved, answers = judge(post, author, view, parents)
-        if not resolved and kind == post.kind:
-            continue
-        store.save_post(
-            StoredPost(**{**post.__dict__, "kind": kind, "reason": reason, "resolved": resolved}),
-            answers,
-        )
-        stats.changed += 1
-        stats.answers += len(answers)
-    return stats
-
-
-def _unique_authors(posts: Iterable[SeenPost]) -> list[Author]:
-    seen: dict[str, Author] = {}
-    for post in posts:
-        seen[post.author.id] = post.author
-    return list(seen.values())

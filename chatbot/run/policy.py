@@ -17,7 +17,7 @@ from chatbot.kinds import StepKind
 from chatbot.script import NetworkName
 from chatbot.store import DONE_STATES, ChatRow, ChatState, UnitRow, UnitState
 
-LEAD_KINDS = frozenset({"reminder"})  # steps before the chat proper
+LEAD_KINDS = frozenset({StepKind.REMINDER.value})  # steps before the chat proper
 # A recap is worth posting long after its time (the bot was down at the end of the
 # chat): it summarises, it does not interrupt.
 RECAP_GRACE = timedelta(hours=24)

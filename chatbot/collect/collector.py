@@ -1,0 +1,284 @@
+"""The collection round: a chat's new posts read from each network, attributed, stored.
+
+One round per chat at a time (a lock per chat), only from the chat's
+collection job or when the recap asks for a final reading: two rounds never
+race on the cursors. Each round's outcome is recorded per network, so
+``chatbot status`` and the recap know whether the answers could be read.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import structlog
+
+from chatbot.collect.attribution import (
+    ChatView,
+    host_handles,
+    judge,
+    merge_moderation,
+    view_for,
+)
+from chatbot.errors import NetworkError, RateLimited
+from chatbot.kinds import StepKind
+from chatbot.networks.base import ChatThread, Collected, Network, Reader
+from chatbot.plan import ChatPlan
+from chatbot.posts import Author, SeenPost
+from chatbot.run import policy
+from chatbot.script import ChatScript, Moderation, NetworkName
+from chatbot.store import OVER_STATES, ChatRow, ChatState, Store, StoredPost, UnitRow, UnitState
+
+log = structlog.get_logger("chatbot.collect")
+Clock = Callable[[], datetime]
+
+# Posting has priority over reading: a collection round that would run this
+# close to a post on the same network waits for the next round.
+POSTING_GUARD = timedelta(seconds=2)
+
+
+@dataclass
+class IngestStats:
+    """What one collection round changed."""
+
+    new: int = 0
+    changed: int = 0
+    deleted: int = 0
+    answers: int = 0
+
+    def __iadd__(self, other: IngestStats) -> IngestStats:
+        self.new += other.new
+        self.changed += other.changed
+        self.deleted += other.deleted
+        self.answers += other.answers
+        return self
+
+
+@dataclass(frozen=True)
+class ChatSetup:
+    """What a round needs from the chat's script: its question count, hosts and filters."""
+
+    question_count: int
+    hosts: Mapping[NetworkName, frozenset[str]]
+    moderation: Moderation
+
+    @classmethod
+    def of(cls, plan: ChatPlan, script: ChatScript, moderation: Moderation) -> ChatSetup:
+        """From the chat's plan and script; ``moderation`` is the config's, merged in."""
+        return cls(
+            question_count=sum(1 for s in plan.steps if s.kind is StepKind.QUESTION),
+            hosts={n: host_handles(script, n) for n in NetworkName},
+            moderation=merge_moderation(moderation, script.moderation),
+        )
+
+
+class Collector:
+    """Runs collection rounds, one chat at a time per chat."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        networks: Mapping[NetworkName, Network],
+        clock: Clock,
+        setup: Callable[[str], ChatSetup | None],
+        every: timedelta,
+        answer_tail: timedelta,
+        on_over: Callable[[str], None] = lambda _chat_id: None,
+    ) -> None:
+        self._store = store
+        self._networks = networks
+        self._clock = clock
+        self._setup = setup
+        self.every = every
+        self._answer_tail = answer_tail
+        self._on_over = on_over
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_lock = threading.Lock()
+
+    def lock_of(self, chat_id: str) -> threading.Lock:
+        """The lock a chat's collection rounds take, one at a time."""
+        with self._locks_lock:
+            return self._locks.setdefault(chat_id, threading.Lock())
+
+    def round(self, chat_id: str) -> datetime | None:
+        """One round for the chat; returns when to read again (None: collection is over)."""
+        with self.lock_of(chat_id):
+            return self._round(chat_id)
+
+    def window_end(self, chat: ChatRow) -> datetime:
+        """Until when a chat's answers are read: its end, moved by its shift, and the tail."""
+        return chat.end_at + chat.shift + self._answer_tail
+
+    def _round(self, chat_id: str) -> datetime | None:
+        chat = self._store.chats.get(chat_id)
+        if chat is None:
+            return None
+        now = self._clock()
+        units = self._store.units.of_chat(chat_id)
+        setup = self._setup(chat_id) or ChatSetup(
+            question_count=max((u.number or 0 for u in units), default=0),
+            hosts={},
+            moderation=Moderation(),
+        )
+        next_round = now + self.every
+        busy = self._posting_soon(now)
+        for name, network in self._networks.items():
+            posted = [
+                u for u in units if u.network is name and u.state is UnitState.POSTED and u.remote
+            ]
+            if not posted or name in busy or not isinstance(network, Reader):
+                continue
+            view = view_for(
+                units,
+                name,
+                chat_id=chat_id,
+                question_count=setup.question_count,
+                hosts=setup.hosts.get(name, frozenset()),
+                moderation=setup.moderation,
+            )
+            retry_at = self._read(chat, network, view, posted)
+            if retry_at is not None:
+                next_round = max(next_round, retry_at)
+        if chat.state in OVER_STATES and now > self.window_end(chat):
+            log.info("collection over", chat=chat_id)
+            self._on_over(chat_id)
+            return None
+        return next_round
+
+    def _read(
+        self, chat: ChatRow, network: Reader, view: ChatView, posted: list[UnitRow]
+    ) -> datetime | None:
+        """Read and store one network's new posts; returns a retry time a rate limit set."""
+        name = network.name
+        thread = ChatThread(
+            chat_id=chat.chat_id,
+            hashtag=chat.hashtag,
+            since=min(u.posted_at or u.planned_at for u in posted),
+            bot_posts=tuple(u.remote for u in posted if u.remote is not None),
+        )
+        try:
+            collected = network.collect(
+                thread, self._store.conversation.cursors(chat.chat_id, name)
+            )
+        except NetworkError as exc:
+            self._failed(chat.chat_id, name, exc)
+            return exc.retry_at if isinstance(exc, RateLimited) else None
+        now = self._clock()
+        stats = ingest(self._store, view, collected, now=now)
+        self._store.conversation.save_cursors(chat.chat_id, name, collected.cursors, now=now)
+        self._store.conversation.record_round(chat.chat_id, name, now=now)
+        if stats.new or stats.changed or stats.deleted:
+            log.info(
+                "collected",
+                chat=chat.chat_id,
+                network=name.value,
+                new=stats.new,
+                changed=stats.changed,
+                deleted=stats.deleted,
+                answers=stats.answers,
+            )
+        return None
+
+    def _failed(self, chat_id: str, network: NetworkName, exc: NetworkError) -> None:
+        now = self._clock()
+        reason = f"reading the answers on {network.value} failed: {exc}"
+        log.warning("collection will retry", chat=chat_id, network=network.value, error=str(exc))
+        self._store.conversation.record_round(chat_id, network, error=str(exc), now=now)
+        self._store.events.add("warning", reason, chat_id=chat_id, network=network, now=now)
+
+    def _posting_soon(self, now: datetime) -> set[NetworkName]:
+        """Networks with a post of any chat due within the guard: reading waits for them."""
+        chats = {
+            c.chat_id: c for c in self._store.chats.list([ChatState.RUNNING, ChatState.SCHEDULED])
+        }
+        return {
+            unit.network
+            for unit in self._store.units.waiting(list(chats))
+            if now <= policy.due_at(chats[unit.chat_id], unit) <= now + POSTING_GUARD
+        }
+
+
+# --- storing a round --------------------------------------------------------------------
+
+
+def ingest(store: Store, view: ChatView, collected: Collected, *, now: datetime) -> IngestStats:
+    """Store a collection round: new and edited posts attributed, deletions applied."""
+    stats = IngestStats()
+    conversation = store.conversation
+    index = conversation.post_index(view.chat_id, view.network)
+    parents: dict[str, str | None] = {pid: p.reply_to for pid, p in index.items()}
+    fresh = [p for p in collected.posts if p.id not in view.bot_posts]
+    parents.update({p.id: p.reply_to for p in fresh})
+    for author in _unique_authors(fresh):
+        conversation.save_participant(author, now=now)
+    for post in fresh:
+        kind, reason, resolved, answers = judge(post, post.author, view, parents)
+        changed = conversation.save_post(
+            _stored(post, view, kind, reason, resolved), answers, now=now
+        )
+        if changed:
+            if post.id in index:
+                stats.changed += 1
+            else:
+                stats.new += 1
+            stats.answers += len(answers)
+    for uri in collected.deleted:
+        if conversation.delete_post(view.chat_id, view.network, uri, now=now):
+            stats.deleted += 1
+    stats += _retry_unresolved(store, view, now)
+    return stats
+
+
+def _stored(post: SeenPost, view: ChatView, kind: str, reason: str, resolved: bool) -> StoredPost:
+    return StoredPost(
+        chat_id=view.chat_id,
+        network=view.network,
+        uri=post.uri,
+        post_id=post.id,
+        url=post.url,
+        author_id=post.author.id,
+        text=post.text,
+        created_at=post.created_at,
+        edited_at=post.edited_at,
+        reply_to=post.reply_to,
+        quote_of=post.quote_of,
+        likes=post.likes,
+        reposts=post.reposts,
+        kind=kind,
+        reason=reason,
+        resolved=resolved,
+        deleted=False,
+    )
+
+
+def _retry_unresolved(store: Store, view: ChatView, now: datetime) -> IngestStats:
+    """Posts whose parent arrived after them are judged again now that the chain is known."""
+    stats = IngestStats()
+    conversation = store.conversation
+    index = conversation.post_index(view.chat_id, view.network)
+    parents = {pid: p.reply_to for pid, p in index.items()}
+    for post in index.values():
+        if post.resolved or post.deleted:
+            continue
+        author = conversation.participant(view.network, post.author_id)
+        kind, reason, resolved, answers = judge(post, author, view, parents)
+        if not resolved and kind == post.kind:
+            continue
+        conversation.save_post(
+            StoredPost(**{**post.__dict__, "kind": kind, "reason": reason, "resolved": resolved}),
+            answers,
+            now=now,
+        )
+        stats.changed += 1
+        stats.answers += len(answers)
+    return stats
+
+
+def _unique_authors(posts: Iterable[SeenPost]) -> list[Author]:
+    seen: dict[str, Author] = {}
+    for post in posts:
+        seen[post.author.id] = post.author
+    return list(seen.values())

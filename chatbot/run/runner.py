@@ -1,0 +1,350 @@
+"""The runner: keeps every chat in ``schedules/`` on time, exactly once, in order.
+
+APScheduler times the work; the store is the truth. The runner owns the
+process's lifecycle and its jobs, and nothing else:
+
+- a sync job (every minute, and when the schedules folder changes) that
+  plans the scripts (:mod:`chatbot.run.sync`);
+- one job per chat, booked at its next due time, that does what is due
+  (:mod:`chatbot.run.steps`, posting through :mod:`chatbot.run.posting`);
+- one collection job per chat while its answers come in
+  (:mod:`chatbot.collect.collector`).
+
+Every job and thread runs inside :meth:`Runner.guarded`: an exception is
+logged, recorded as an event that ``chatbot status`` shows, and the bot goes on.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TypeVar
+
+import structlog
+import tenacity
+import watchfiles
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.date import DateTrigger
+
+from chatbot.archive import transcript_missing, write_archives
+from chatbot.collect.collector import ChatSetup, Collector
+from chatbot.config import LatePolicy
+from chatbot.loader import LoadedScript
+from chatbot.networks.base import Network
+from chatbot.run.controls import Controls
+from chatbot.run.posting import RETRY_BACKOFF, Poster
+from chatbot.run.recaps import Recaps
+from chatbot.run.steps import Steps
+from chatbot.run.sync import Sync, VisibilityPolicy
+from chatbot.script import Moderation, NetworkName
+from chatbot.store import OVER_STATES, ChatState, Store, UnitState
+from chatbot.text import Limits
+
+log = structlog.get_logger("chatbot.runner")
+Clock = Callable[[], datetime]
+T = TypeVar("T")
+
+SYNC_INTERVAL = timedelta(seconds=60)
+# Answers are read this often while a chat runs (divided by --speed in rehearsals).
+COLLECT_EVERY = timedelta(seconds=15)
+MIN_COLLECT_EVERY = timedelta(seconds=0.5)
+# After a failed job, or a watcher that stopped, the work is tried again this much later.
+AFTER_FAILURE = RETRY_BACKOFF[-1]
+WATCH_RESTART = timedelta(seconds=5)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Failed:
+    """What :meth:`Runner.guarded` returns when the work raised (it was logged and recorded)."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
+class Runner:
+    """Schedules and posts every chat; one instance per bot process."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        networks: Mapping[NetworkName, Network],
+        schedules: Path | None,
+        late: LatePolicy,
+        visibility: VisibilityPolicy | None = None,
+        speed: float = 1.0,
+        clock: Clock = _utcnow,
+        scripts: list[LoadedScript] | None = None,
+        watch: bool = True,
+        quick_retry_wait: tenacity.wait.wait_base | None = None,
+        answer_tail: timedelta = timedelta(minutes=30),
+        moderation: Moderation | None = None,
+        collect_every: timedelta = COLLECT_EVERY,
+        transcript_url: str = "",
+        archive_dir: Path | None = None,
+    ) -> None:
+        self.store = store
+        self.networks = dict(networks)
+        self.schedules = schedules
+        self.speed = speed
+        self.clock = clock
+        self.archive_dir = archive_dir
+        self._watch = watch and schedules is not None
+        self._moderation = moderation or Moderation()
+        self._stopping = threading.Event()
+        self._watcher: threading.Thread | None = None
+        self._chat_locks: dict[str, threading.Lock] = {}
+        self._locks_lock = threading.Lock()
+        self._sync_lock = threading.Lock()
+        self._sync = Sync(
+            store=store,
+            networks=list(self.networks),
+            schedules=schedules,
+            clock=clock,
+            limits=self._limits,
+            visibility=visibility or VisibilityPolicy(),
+            speed=speed,
+            scripts=scripts,
+        )
+        self.collector = Collector(
+            store=store,
+            networks=self.networks,
+            clock=clock,
+            setup=self._chat_setup,
+            every=max(collect_every / speed, MIN_COLLECT_EVERY),
+            answer_tail=answer_tail / speed,
+            on_over=self._write_transcript,
+        )
+        self.poster = Poster(
+            store=store,
+            networks=self.networks,
+            clock=clock,
+            stopping=self._stopping,
+            quick_retry_wait=quick_retry_wait,
+            on_posted=self._ensure_collecting,
+        )
+        recaps = Recaps(
+            store=store,
+            networks=self.networks,
+            snapshot=lambda: self._sync.snapshot,
+            final_round=self.collector.round,
+            clock=clock,
+            transcript_url=transcript_url,
+        )
+        self._steps = Steps(
+            store=store,
+            clock=clock,
+            late=late,
+            poster=self.poster,
+            recaps=recaps,
+            stopping=self._stopping,
+        )
+        self.controls = Controls(store=store, clock=clock, lock_of=self._lock, wake=self.wake)
+        self.scheduler = BackgroundScheduler(
+            timezone=UTC,
+            executors={"default": ThreadPoolExecutor(max_workers=4)},
+            job_defaults={
+                # APScheduler's default grace of 1 s silently drops a job that
+                # starts later than that; the late policy decides instead.
+                "misfire_grace_time": None,
+                "coalesce": True,
+                # A chat job may re-book itself while still finishing; the
+                # per-chat lock keeps runs of one chat strictly one at a time.
+                "max_instances": 3,
+            },
+        )
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Load the scripts, book every chat's next wake-up, start the clock and the watcher."""
+        self.scheduler.start()
+        self.sync()
+        self.guarded("resuming collection", None, self._resume_collection)
+        self.scheduler.add_job(
+            self.sync,
+            "interval",
+            seconds=SYNC_INTERVAL.total_seconds(),
+            id="sync",
+            replace_existing=True,
+            misfire_grace_time=None,
+        )
+        if self._watch:
+            self._watcher = threading.Thread(target=self._watch_loop, name="watch", daemon=True)
+            self._watcher.start()
+        log.info(
+            "started", schedules=str(self.schedules) if self.schedules else None, speed=self.speed
+        )
+
+    def stop(self) -> None:
+        """Finish the call in flight, record it, and stop. New work is not started."""
+        self._stopping.set()
+        self.scheduler.shutdown(wait=True)
+        if self._watcher is not None:
+            self._watcher.join(timeout=2)
+        for network in self.networks.values():
+            network.close()
+        log.info("stopped")
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    def planned_chats(self) -> list[str]:
+        """Ids of the chats the runner has planned, soonest first."""
+        plans = self._sync.snapshot.plans.values()
+        return [p.chat_id for p in sorted(plans, key=lambda p: p.start)]
+
+    def all_over(self) -> bool:
+        """Whether every planned chat is done, missed or cancelled (for rehearsals)."""
+        chats = [self.store.chats.get(chat_id) for chat_id in self.planned_chats()]
+        return bool(chats) and all(c is not None and c.state in OVER_STATES for c in chats)
+
+    def guarded(self, what: str, chat_id: str | None, work: Callable[[], T]) -> T | Failed:
+        """Run ``work``; an exception is logged and recorded as an event, never raised.
+
+        Every job and thread of the bot runs inside this: one failure must not
+        stop the scheduler, the watcher, or the other chats.
+        """
+        try:
+            return work()
+        except Exception as exc:  # the job boundary: log, record, carry on
+            log.exception(f"{what} failed", chat=chat_id)
+            try:
+                self.store.events.add(
+                    "error", f"{what} failed: {exc!r}", chat_id=chat_id, now=self.clock()
+                )
+            except Exception:  # the store itself may be what failed
+                log.exception("recording the failure failed", chat=chat_id)
+            return Failed(exc)
+
+    # --- scripts ----------------------------------------------------------------------------
+
+    def sync(self) -> None:
+        """Reload the scripts, bring the store in line, and wake the chats that changed."""
+        with self._sync_lock:
+            changed = self.guarded("reloading the scripts", None, self._sync.run)
+        if isinstance(changed, Failed):
+            return
+        for chat_id in changed:
+            chat = self.store.chats.get(chat_id)
+            if chat is not None and chat.state is ChatState.CANCELLED:
+                self._remove_job(chat_id)
+            else:
+                self.wake(chat_id, self.clock())
+
+    def _watch_loop(self) -> None:
+        """Sync when a file in the schedules folder changes, until the runner stops."""
+        assert self.schedules is not None
+        while not self._stopping.is_set():
+            self.guarded("watching the schedules folder", None, self._watch_once)
+            self._stopping.wait(WATCH_RESTART.total_seconds())
+
+    def _watch_once(self) -> None:
+        assert self.schedules is not None
+        for changes in watchfiles.watch(
+            self.schedules, stop_event=self._stopping, debounce=300, rust_timeout=1000
+        ):
+            if self._stopping.is_set():
+                return
+            log.info("schedules changed", files=sorted({Path(p).name for _c, p in changes}))
+            self.sync()
+
+    def _limits(self) -> Limits:
+        mastodon = self.networks.get(NetworkName.MASTODON)
+        return mastodon.limits() if mastodon is not None else Limits()
+
+    # --- jobs -------------------------------------------------------------------------------
+
+    def wake(self, chat_id: str, when: datetime) -> None:
+        """Book the chat's job to run at ``when`` (aware UTC)."""
+        self._book("chat", self._chat_job, chat_id, when)
+
+    def advance(self, chat_id: str) -> datetime | None:
+        """Do what is due for the chat now, under its lock; returns when to look again."""
+        with self._lock(chat_id):
+            return self._steps.advance(chat_id)
+
+    def collect(self, chat_id: str) -> datetime | None:
+        """One collection round for the chat now; returns when to read again (None: over)."""
+        return self.collector.round(chat_id)
+
+    def _chat_job(self, chat_id: str) -> None:
+        wake_at = self.guarded("the chat job", chat_id, lambda: self.advance(chat_id))
+        if isinstance(wake_at, Failed):
+            wake_at = self.clock() + AFTER_FAILURE
+        if wake_at is not None:
+            self.wake(chat_id, wake_at)
+
+    def _collect_job(self, chat_id: str) -> None:
+        again = self.guarded("collecting answers", chat_id, lambda: self.collect(chat_id))
+        if isinstance(again, Failed):
+            again = self.clock() + AFTER_FAILURE
+        if again is not None:
+            self._book("collect", self._collect_job, chat_id, again)
+
+    def _ensure_collecting(self, chat_id: str) -> None:
+        if self.stopping or not self.scheduler.running:
+            return
+        if self.scheduler.get_job(f"collect:{chat_id}") is None:
+            self._book("collect", self._collect_job, chat_id, self.clock() + self.collector.every)
+
+    def _book(self, kind: str, job: Callable[[str], None], chat_id: str, when: datetime) -> None:
+        """One job per kind and chat, at an aware UTC instant; a new booking replaces the old."""
+        if self.stopping or not self.scheduler.running:
+            return
+        self.scheduler.add_job(
+            job,
+            trigger=DateTrigger(run_date=when, timezone=UTC),
+            args=[chat_id],
+            id=f"{kind}:{chat_id}",
+            replace_existing=True,
+            misfire_grace_time=None,  # the late policy decides, not APScheduler's 1 s default
+        )
+
+    def _remove_job(self, chat_id: str) -> None:
+        job = self.scheduler.get_job(f"chat:{chat_id}")
+        if job is not None:
+            job.remove()
+
+    def _lock(self, chat_id: str) -> threading.Lock:
+        with self._locks_lock:
+            return self._chat_locks.setdefault(chat_id, threading.Lock())
+
+    # --- collection: what it needs from the scripts, and what happens when it ends ----------
+
+    def _chat_setup(self, chat_id: str) -> ChatSetup | None:
+        snapshot = self._sync.snapshot
+        plan, loaded = snapshot.plans.get(chat_id), snapshot.script_of(chat_id)
+        if plan is None or loaded is None:
+            return None
+        return ChatSetup.of(plan, loaded.script, self._moderation)
+
+    def _resume_collection(self) -> None:
+        """After a restart: chats still inside their answer window are read again, and a
+        finished chat whose transcript was never written gets it now."""
+        now = self.clock()
+        for chat in self.store.chats.list([ChatState.RUNNING, ChatState.DONE]):
+            units = self.store.units.of_chat(chat.chat_id)
+            if not any(u.state is UnitState.POSTED for u in units):
+                continue
+            if chat.state is ChatState.RUNNING or now <= self.collector.window_end(chat):
+                self._ensure_collecting(chat.chat_id)
+            elif self.archive_dir is not None and transcript_missing(
+                self.archive_dir, chat.chat_id
+            ):
+                self._write_transcript(chat.chat_id)
+
+    def _write_transcript(self, chat_id: str) -> None:
+        """The transcript of a finished chat, in every format, kept in the data folder."""
+        if self.archive_dir is None:
+            return
+        self.archive_dir.mkdir(parents=True, exist_ok=True)
+        paths = write_archives(self.store, chat_id, self.archive_dir)
+        log.info("transcript written", chat=chat_id, files=[str(p) for p in paths])

@@ -1,0 +1,41 @@
+"""What every repository of the store shares: a transaction, and insert-or-update."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+
+class Repository:
+    """One part of the state, over the engine the :class:`~chatbot.store.Store` opened."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        with self._engine.begin() as conn:
+            yield conn
+
+
+def upsert(
+    conn: Connection,
+    table: sa.Table,
+    key: Mapping[str, Any],
+    values: Mapping[str, Any],
+    *,
+    on_insert: Mapping[str, Any] | None = None,
+) -> bool:
+    """Update the row with ``key``, or insert it (with ``on_insert`` too); True if inserted.
+
+    Portable (SQLite and PostgreSQL alike); callers run it in a transaction.
+    """
+    where = [table.c[name] == value for name, value in key.items()]
+    if conn.execute(table.update().where(*where).values(**values)).rowcount:
+        return False
+    conn.execute(table.insert().values(**key, **values, **(on_insert or {})))
+    return True
