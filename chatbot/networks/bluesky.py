@@ -53,8 +53,8 @@ from pydantic import SecretStr
 
 from chatbot import errors
 from chatbot.networks.base import Account, Attachment, ChatThread, Collected, PostRequest
-from chatbot.networks.pacing import Pacer
-from chatbot.networks.reading import SWEEP_ROUNDS, Rounds, as_utc, pace, remember, remembered
+from chatbot.networks.pacing import Pacer, pace
+from chatbot.networks.reading import SWEEP_ROUNDS, Rounds, as_utc, remember, remembered
 from chatbot.posts import Author, PostRef, SeenPost
 from chatbot.script import NetworkName
 from chatbot.text import Facet, Limits
