@@ -35,14 +35,10 @@ from pydantic import SecretStr
 
 from chatbot import errors
 from chatbot.networks.base import Attachment, PostRequest
-from chatbot.networks.bluesky import (
-    BlueskyNetwork,
-    record_key,
-    tid_from,
-    tid_parts,
-    to_bluesky_facets,
-    translate,
-)
+from chatbot.networks.bluesky import BlueskyNetwork
+from chatbot.networks.bluesky.calls import translate
+from chatbot.networks.bluesky.keys import record_key, tid_from, tid_parts
+from chatbot.networks.bluesky.records import to_bluesky_facets
 from chatbot.posts import PostRef
 from chatbot.script import NetworkName
 from chatbot.text import Facet, bluesky_facets
