@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+from atproto_client.request import Request
 from pydantic import SecretStr
 
 from chatbot import errors
@@ -44,14 +45,18 @@ class BlueskyNetwork:
         self.service = service
         self.handle = handle.removeprefix("@").lower()
         clock = clock or (lambda: datetime.now(UTC))
+        request = (
+            Request(timeout=timeout, transport=transport)
+            if transport is not None
+            else Request(timeout=timeout)
+        )
         self._client = Client(
-            service=service,
+            service,
+            request,
             handle=self.handle,
             app_password=app_password,
             session_dir=session_dir,
             clock=clock,
-            timeout=timeout,
-            transport=transport,
         )
         self._records = Records(self._client, clock=clock)
         self._round = CollectionRound(BlueskySources(self._client), sweep_every=sweep_every)

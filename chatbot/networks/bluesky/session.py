@@ -26,7 +26,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
-import httpx
 import structlog
 from atproto_client import Client as AtprotoClient
 from atproto_client.client.session import Session, SessionEvent
@@ -38,7 +37,6 @@ from chatbot import errors
 from chatbot.networks.bluesky.calls import (
     CREATE_POINTS,
     REQUEST_LIMIT,
-    REQUEST_TIMEOUT,
     SESSION_ERRORS,
     WRITE_POINTS,
     read_failure,
@@ -60,24 +58,18 @@ class Client:
 
     def __init__(
         self,
-        *,
         service: str,
+        request: Request,
+        *,
         handle: str,
         app_password: SecretStr,
         session_dir: Path,
         clock: Callable[[], datetime],
-        timeout: float = REQUEST_TIMEOUT,
-        transport: httpx.BaseTransport | None = None,
     ) -> None:
-        """No network call happens here."""
+        """No network call happens here. ``request``: the SDK's HTTP side (timeout, transport)."""
         self.handle = handle
         self._password = app_password
         self._session_dir = session_dir
-        request = (
-            Request(timeout=timeout, transport=transport)
-            if transport is not None
-            else Request(timeout=timeout)
-        )
         self.sdk = AtprotoClient(base_url=service, request=request)
         self.sdk.on_session_change(self._on_session_change)
         # Who is signed in, as the last session change said (the SDK keeps its
