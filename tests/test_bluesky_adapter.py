@@ -424,6 +424,13 @@ def test_reply_refs_images_and_mentions(pds: FakePds, tmp_path: Path) -> None:
     assert len(features) == 2  # @nobody.test did not resolve
 
 
+def test_account_names_who_the_session_signed_in(pds: FakePds, tmp_path: Path) -> None:
+    """check reads the DID and handle from the session the server gave, and the profile labels."""
+    account = _network(pds, tmp_path).account()
+    assert (account.id, account.handle, account.is_bot) == (DID, HANDLE, False)
+    assert pds.calls == ["com.atproto.server.createSession", "com.atproto.repo.getRecord"]
+
+
 def test_session_file_is_private_and_resumed_without_login(
     pds: FakePds, tmp_path: Path, captured: list[dict[str, Any]]
 ) -> None:
