@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, Protocol, runtime_checkable
+from typing import Literal
 
 from chatbot.config import LoadedConfig
 from chatbot.errors import AuthFailed, ChatbotError, NetworkError
 from chatbot.loader import check_paths
-from chatbot.networks.base import Account
+from chatbot.networks.base import CheckableNetwork as CheckableNetwork  # re-exported for cli
 from chatbot.script import NetworkName
 from chatbot.text import BLUESKY_MAX_GRAPHEMES, Limits
 
@@ -42,19 +42,6 @@ AUTH_HINTS = {
     ),
 }
 TITLES = {NetworkName.MASTODON: "Mastodon", NetworkName.BLUESKY: "Bluesky"}
-
-
-@runtime_checkable
-class CheckableNetwork(Protocol):
-    """What ``chatbot check`` asks of a network client, besides posting."""
-
-    name: NetworkName
-
-    def account(self) -> Account: ...
-
-    def limits(self) -> Limits: ...
-
-    def hashtag_feed(self, tag: str, limit: int = 10) -> int: ...
 
 
 @dataclass(frozen=True)

@@ -35,14 +35,10 @@ from pydantic import SecretStr
 
 from chatbot import errors
 from chatbot.networks.base import Attachment, PostRequest
-from chatbot.networks.bluesky import (
-    BlueskyNetwork,
-    record_key,
-    tid_from,
-    tid_parts,
-    to_bluesky_facets,
-    translate,
-)
+from chatbot.networks.bluesky import BlueskyNetwork
+from chatbot.networks.bluesky.calls import translate
+from chatbot.networks.bluesky.keys import record_key, tid_from, tid_parts
+from chatbot.networks.bluesky.records import to_bluesky_facets
 from chatbot.posts import PostRef
 from chatbot.script import NetworkName
 from chatbot.text import Facet, bluesky_facets
@@ -426,6 +422,13 @@ def test_reply_refs_images_and_mentions(pds: FakePds, tmp_path: Path) -> None:
     features = [f["features"][0] for f in record["facets"]]
     assert {"$type": "app.bsky.richtext.facet#mention", "did": "did:plc:host"} in features
     assert len(features) == 2  # @nobody.test did not resolve
+
+
+def test_account_names_who_the_session_signed_in(pds: FakePds, tmp_path: Path) -> None:
+    """check reads the DID and handle from the session the server gave, and the profile labels."""
+    account = _network(pds, tmp_path).account()
+    assert (account.id, account.handle, account.is_bot) == (DID, HANDLE, False)
+    assert pds.calls == ["com.atproto.server.createSession", "com.atproto.repo.getRecord"]
 
 
 def test_session_file_is_private_and_resumed_without_login(

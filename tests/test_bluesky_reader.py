@@ -20,7 +20,8 @@ from pydantic import SecretStr
 
 from chatbot import errors
 from chatbot.networks.base import ChatThread, Collected, Reader
-from chatbot.networks.bluesky import BlueskyNetwork, has_hashtag, seen_post
+from chatbot.networks.bluesky import BlueskyNetwork
+from chatbot.networks.bluesky.reading import has_hashtag, seen_post
 from chatbot.posts import PostRef
 from chatbot.script import NetworkName
 from chatbot.testing import FakeClock

@@ -26,7 +26,8 @@ from requests.structures import CaseInsensitiveDict
 from chatbot import errors
 from chatbot.kinds import Visibility
 from chatbot.networks.base import Attachment, PostRequest
-from chatbot.networks.mastodon import MastodonNetwork, comparable
+from chatbot.networks.mastodon import MastodonNetwork
+from chatbot.networks.mastodon.statuses import comparable
 from chatbot.posts import PostRef
 from chatbot.script import NetworkName
 

@@ -21,7 +21,8 @@ from requests.structures import CaseInsensitiveDict
 
 from chatbot import errors
 from chatbot.networks.base import ChatThread, Collected, Reader
-from chatbot.networks.mastodon import MastodonNetwork, opt_out_reason, seen_status
+from chatbot.networks.mastodon import MastodonNetwork
+from chatbot.networks.mastodon.reading import opt_out_reason, seen_status
 from chatbot.posts import PostRef
 from chatbot.script import NetworkName
 from chatbot.testing import FakeClock

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from chatbot.networks.pacing import Pacer
+import pytest
+
+from chatbot import errors
+from chatbot.networks.pacing import Pacer, pace
 
 
 class Time:
@@ -85,3 +88,15 @@ def test_after_the_reset_the_whole_window_is_back() -> None:
     for _ in range(7):
         assert p.acquire(posting=False)
     assert clock.now < 6
+
+
+def test_pace_gives_up_with_rate_limited_until_a_token_is_there() -> None:
+    """A request that would wait past ``max_wait`` raises RateLimited at the pacer's own time."""
+    clock = Time()
+    p = pacer(clock)
+    p.block_until(clock.wall + timedelta(seconds=60))
+    with pytest.raises(errors.RateLimited, match="pacing") as raised:
+        pace([p], posting=True, what="posting", now=clock.wall, max_wait=3)
+    assert raised.value.retry_at == clock.wall + timedelta(seconds=60)
+    assert raised.value.status is None
+    assert clock.now == 0

@@ -93,6 +93,19 @@ class Network(Protocol):
         ...
 
 
+@runtime_checkable
+class CheckableNetwork(Protocol):
+    """What ``chatbot check`` asks of a network client, besides posting."""
+
+    name: NetworkName
+
+    def account(self) -> Account: ...
+
+    def limits(self) -> Limits: ...
+
+    def hashtag_feed(self, tag: str, limit: int = 10) -> int: ...
+
+
 # --- reading: the posts of a chat ---------------------------------------------------------
 
 

@@ -4,14 +4,25 @@ One :class:`Pacer` per account and network is shared by the posting and the
 reading of every chat. It is a token bucket that keeps a reserve for posts:
 reading waits while the bucket is low, posting only when it is empty. After a
 429, nobody sends until the server's reset time; then the bucket is full again.
+
+A request waits for its tokens only briefly (:func:`pace`): the runner's jobs
+must not stall, so a longer wait raises RateLimited and the runner comes back.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
+
+from chatbot import errors
+
+# Seconds a request may wait for the pacer before it gives up with RateLimited
+# (the runner tries again then). Longer than one token of the slowest bucket
+# (Mastodon's paging: 300 per 15 minutes = one per 3 s), so a collection round
+# in a pacer-limited stretch still makes progress.
+MAX_PACING_WAIT = 3.5
 
 
 class Pacer:
@@ -86,3 +97,24 @@ class Pacer:
             if self._blocked_until is None or when > self._blocked_until:
                 self._blocked_until = when
             self._tokens = 0.0
+
+
+def pace(
+    pacers: Iterable[Pacer],
+    *,
+    posting: bool,
+    what: str,
+    now: datetime,
+    max_wait: float = MAX_PACING_WAIT,
+) -> None:
+    """Take a token from each pacer, waiting at most ``max_wait`` s for each; else RateLimited."""
+    for pacer in pacers:
+        if not pacer.acquire(posting=posting, deadline=max_wait):
+            wait = max(pacer.wait_time(posting=posting), 1.0)
+            retry_at = now + timedelta(seconds=wait)
+            raise errors.RateLimited(
+                f"{what}: pacing requests within the network's limits until "
+                f"{retry_at:%H:%M:%S} UTC",
+                retry_at=retry_at,
+                status=None,
+            )

@@ -1,4 +1,4 @@
-"""What the Mastodon and Bluesky readers share: pacing, sweeps, remembered posts, times.
+"""What the Mastodon and Bluesky readers share: the collection round, paging, remembered posts.
 
 A reader is polled every round (15 s while a chat runs). Most rounds read only
 what is new since the cursors; every few rounds a *sweep* reads the chat's
@@ -6,48 +6,106 @@ hashtag from its first post again, which is how edits and deletions of posts
 that sit in no thread are noticed. The ids of the posts seen in threads and
 under the hashtag are remembered in the cursors themselves (the store keeps
 cursors per chat and network), so a restart knows what it saw before.
+
+A network supplies only what differs (:class:`Sources`): its hashtag, its
+notifications, the thread under one of the bot's posts, and whether posts that
+left the chat are still there. :class:`CollectionRound` does the rest, the same
+for every network:
+
+1. keep: readable posts only, and none of the bot's own;
+2. read the hashtag (from its cursor, or on a sweep from the chat's start), the
+   notifications, and the threads under the bot's posts (every round: edits and
+   deletions show there; one read usually covers the whole chat);
+3. vanished: a post remembered in a thread (on a sweep, also one remembered
+   under the hashtag) and not seen now is deleted only when the network says it
+   is gone; otherwise it is only out of sight (its parent was deleted, its
+   hashtag edited away) and returned as it is;
+4. remember the posts seen, in the cursors, beside where each source resumes.
+
+Any error raises before a cursor is returned, so a failed round is read again
+from the same cursors and loses nothing. :func:`follow` is the one paging loop.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Generic, Protocol, TypeVar
 
-from chatbot import errors
-from chatbot.networks.pacing import Pacer
+import structlog
+
+from chatbot.networks.base import ChatThread, Collected
+from chatbot.posts import PostRef, SeenPost
+
+log = structlog.get_logger("chatbot.networks.reading")
+T = TypeVar("T")  # a post as the SDK gives it (a status, a post view)
+C = TypeVar("C")  # where a page starts (an id, an opaque cursor, the page before)
 
 # A sweep every this many rounds (every 2 minutes at the runner's 15 s), and on
 # the first round of every process, so a restart re-reads what changed meanwhile.
 SWEEP_ROUNDS = 8
-# Seconds a request may wait for the pacer before the round gives up with
-# RateLimited (the runner tries again then). Longer than one token of the
-# slowest bucket (Mastodon's paging: 300 per 15 minutes = one per 3 s), so a
-# round in a pacer-limited stretch still makes progress.
-MAX_PACING_WAIT = 3.5
+# The cursor that remembers the posts seen in the chat's threads.
+THREADS = "threads"
 
 
-def pace(
-    pacers: Iterable[Pacer],
+# --- paging ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Page(Generic[T, C]):
+    """One page of a listing and where the next one starts."""
+
+    items: Sequence[T]
+    next: C | None  # None: no page follows
+
+
+def follow(
+    fetch: Callable[[C | None], Page[T, C]],
+    start: C | None,
     *,
-    posting: bool,
     what: str,
-    now: datetime,
-    max_wait: float = MAX_PACING_WAIT,
-) -> None:
-    """Take a token from each pacer, waiting at most ``max_wait`` s for each; else RateLimited."""
-    for pacer in pacers:
-        if not pacer.acquire(posting=posting, deadline=max_wait):
-            wait = max(pacer.wait_time(posting=posting), 1.0)
-            retry_at = now + timedelta(seconds=wait)
-            raise errors.RateLimited(
-                f"{what}: pacing requests within the network's limits until "
-                f"{retry_at:%H:%M:%S} UTC",
-                retry_at=retry_at,
-                status=None,
-            )
+    most: int,
+    enough: Callable[[Sequence[T]], bool] | None = None,
+    warn: bool = True,
+) -> list[T]:
+    """The items of the pages from ``start`` on, until a page is empty, has no next, or is
+    ``enough``; at most ``most`` pages. A short page is not trusted to be the last."""
+    items: list[T] = []
+    cursor = start
+    for _ in range(most):
+        page = fetch(cursor)
+        if not page.items:
+            return items
+        items.extend(page.items)
+        if page.next is None or (enough is not None and enough(page.items)):
+            return items
+        cursor = page.next
+    if warn:
+        # The cursor only moves as far as was read: the rest comes next round.
+        log.warning("more pages than one round reads", what=what, pages=most)
+    return items
+
+
+def back_to(
+    floor: datetime,
+    when: Callable[[T], datetime | None],
+    fetch: Callable[[C | None], Page[T, C]],
+    *,
+    what: str,
+    most: int,
+) -> list[T]:
+    """Pages newest first until one reaches back past ``floor`` (by ``when``), or the end."""
+
+    def reached(page: Sequence[T]) -> bool:
+        return any(t is not None and t < floor for t in map(when, page))
+
+    return follow(fetch, None, what=what, most=most, enough=reached)
+
+
+# --- remembered posts and times -------------------------------------------------------------
 
 
 class Rounds:
@@ -109,3 +167,132 @@ def as_utc(value: Any) -> datetime | None:
 def id_order(value: str) -> tuple[int, str]:
     """A sort key for server ids: numbers by value (Mastodon), same-length ULIDs by text."""
     return len(value), value
+
+
+# --- the round ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Found(Generic[T]):
+    """Posts one source read, and where it resumes next round."""
+
+    items: Sequence[T] = ()
+    cursors: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Replies(Generic[T]):
+    """The posts under one of the bot's posts, and the posts whose replies are all among them."""
+
+    items: Sequence[T] = ()
+    covered: frozenset[str] = frozenset()  # ids: their threads need no read of their own
+
+
+class Sources(Protocol[T]):
+    """What a network supplies to the collection round: where posts come from, how to read one."""
+
+    # The cursor that remembers the posts seen under the hashtag.
+    tagged_key: str
+
+    def me(self) -> str:
+        """The id of the bot's account, as posts name their author."""
+        ...
+
+    def key(self, item: T) -> tuple[str, str]:
+        """(id, uri) of a post."""
+        ...
+
+    def author(self, item: T) -> str:
+        """The id of a post's author."""
+        ...
+
+    def readable(self, item: T) -> bool:
+        """Whether a post may reach the transcript at all (public, not a boost)."""
+        ...
+
+    def hashtag(self, thread: ChatThread, cursors: Mapping[str, str], *, sweep: bool) -> Found[T]:
+        """Posts under the chat's hashtag after the cursors (on a sweep: since the chat began)."""
+        ...
+
+    def notified(self, thread: ChatThread, cursors: Mapping[str, str]) -> Found[T]:
+        """The chat's posts the bot was notified of (mentions, quotes, replies) since then."""
+        ...
+
+    def replies(self, ref: PostRef) -> Replies[T] | None:
+        """The thread under one of the bot's posts, at any depth; None if that post is gone."""
+        ...
+
+    def still_there(self, ids: Sequence[str]) -> Iterable[T]:
+        """Those of the posts ``ids`` that still exist; a deleted one is simply absent."""
+        ...
+
+    def seen(self, item: T) -> SeenPost | None:
+        """A post as the conversation sees it; None (and a log line) if it cannot be read."""
+        ...
+
+
+class CollectionRound(Generic[T]):
+    """The collection round every network shares, over the :class:`Sources` it supplies."""
+
+    def __init__(self, sources: Sources[T], *, sweep_every: int = SWEEP_ROUNDS) -> None:
+        self.sources = sources
+        self._rounds = Rounds(sweep_every)
+
+    def __call__(self, thread: ChatThread, cursors: Mapping[str, str]) -> Collected:
+        """The chat's posts new or changed since ``cursors``; errors raise, moving no cursor."""
+        sources = self.sources
+        bot_ids = {ref.id for ref in thread.bot_posts}
+        if not bot_ids:
+            return Collected()
+        me = sources.me()
+        sweep = self._rounds.next_is_sweep(thread.chat_id)
+        kept: dict[str, T] = {}  # id -> post, everything worth returning this round
+
+        def keep(items: Iterable[T]) -> dict[str, str]:
+            """The readable posts of others among ``items`` (id -> uri), kept for the round."""
+            now: dict[str, str] = {}
+            for item in items:
+                post_id, uri = sources.key(item)
+                if sources.readable(item) and post_id not in bot_ids and sources.author(item) != me:
+                    kept[post_id] = item
+                    now[post_id] = uri
+            return now
+
+        tagged = sources.hashtag(thread, cursors, sweep=sweep)
+        tag_now = keep(tagged.items)
+        notified = sources.notified(thread, cursors)
+        keep(notified.items)
+        thread_now: dict[str, str] = {}
+        covered: set[str] = set()
+        for ref in thread.bot_posts:
+            if ref.id in covered:
+                continue
+            replies = sources.replies(ref)
+            if replies is not None:
+                covered |= replies.covered
+                thread_now.update(keep(replies.items))
+
+        known_tagged = remembered(cursors, sources.tagged_key)
+        vanished = {i: u for i, u in remembered(cursors, THREADS).items() if i not in thread_now}
+        if sweep:
+            vanished.update({i: u for i, u in known_tagged.items() if i not in tag_now})
+        vanished = {i: u for i, u in vanished.items() if i not in kept}
+        alive = list(sources.still_there(list(vanished)))
+        keep(alive)
+        there = {sources.key(item)[0] for item in alive}
+        deleted = {i: u for i, u in vanished.items() if i not in there}
+        tagged_after = tag_now if sweep else {**known_tagged, **tag_now}
+
+        posts = [post for item in kept.values() if (post := sources.seen(item)) is not None]
+        return Collected(
+            posts=tuple(posts),
+            deleted=tuple(deleted.values()),
+            cursors={
+                **tagged.cursors,
+                **notified.cursors,
+                THREADS: remember(thread_now),
+                sources.tagged_key: remember(
+                    {i: u for i, u in tagged_after.items() if i not in deleted}
+                ),
+            },
+        )

@@ -21,7 +21,8 @@ import pytest
 from atproto import Client, models
 
 from chatbot.networks.base import PostRequest
-from chatbot.networks.bluesky import BlueskyNetwork, record_key
+from chatbot.networks.bluesky import BlueskyNetwork
+from chatbot.networks.bluesky.keys import record_key
 from chatbot.text import bluesky_facets
 from tests.integration.botrun import (
     IMAGE_ALT,

@@ -1,0 +1,134 @@
+"""The bot's Bluesky account behind the Network and Reader Protocols, put together."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+from atproto_client.request import Request
+from pydantic import SecretStr
+
+from chatbot import errors
+from chatbot.networks.base import Account, ChatThread, Collected, PostRequest
+from chatbot.networks.bluesky.calls import REQUEST_TIMEOUT
+from chatbot.networks.bluesky.reading import BlueskySources
+from chatbot.networks.bluesky.records import Records
+from chatbot.networks.bluesky.session import Client
+from chatbot.networks.reading import SWEEP_ROUNDS, CollectionRound
+from chatbot.posts import PostRef
+from chatbot.script import NetworkName
+from chatbot.text import Limits
+
+PROFILE_COLLECTION = "app.bsky.actor.profile"
+
+
+class BlueskyNetwork:
+    """The bot's Bluesky account, behind the :class:`~chatbot.networks.base.Network` Protocol."""
+
+    name = NetworkName.BLUESKY
+
+    def __init__(
+        self,
+        *,
+        service: str,
+        handle: str,
+        app_password: SecretStr,
+        session_dir: Path,
+        timeout: float = REQUEST_TIMEOUT,
+        transport: httpx.BaseTransport | None = None,
+        clock: Callable[[], datetime] | None = None,
+        sweep_every: int = SWEEP_ROUNDS,
+    ) -> None:
+        """No network call happens here: the session is resumed (or created) on first use."""
+        self.service = service
+        self.handle = handle.removeprefix("@").lower()
+        clock = clock or (lambda: datetime.now(UTC))
+        request = (
+            Request(timeout=timeout, transport=transport)
+            if transport is not None
+            else Request(timeout=timeout)
+        )
+        self._client = Client(
+            service,
+            request,
+            handle=self.handle,
+            app_password=app_password,
+            session_dir=session_dir,
+            clock=clock,
+        )
+        self._records = Records(self._client, clock=clock)
+        self._round = CollectionRound(BlueskySources(self._client), sweep_every=sweep_every)
+
+    @property
+    def session_file(self) -> Path:
+        """Where the session is kept between runs (mode 0600)."""
+        return self._client.session_file
+
+    @property
+    def logins(self) -> int:
+        """Sessions created (password logins) by this process."""
+        return self._client.logins
+
+    # --- the Protocol ---------------------------------------------------------------------
+
+    def limits(self) -> Limits:
+        """Bluesky's limits are the same everywhere (300 graphemes): nothing to ask."""
+        return Limits()
+
+    def post(self, request: PostRequest) -> PostRef:
+        return self._records.post(request)
+
+    def find(self, request: PostRequest) -> PostRef | None:
+        return self._records.find(request)
+
+    def close(self) -> None:
+        self._client.close()
+
+    # --- reading: the Reader Protocol -----------------------------------------------------
+
+    def collect(self, thread: ChatThread, cursors: dict[str, str]) -> Collected:
+        """The chat's posts new or changed since ``cursors``; errors raise before any cursor moves.
+
+        Cursors: ``search`` and ``notifications`` (the newest indexedAt read
+        there, ISO 8601), ``threads`` and ``searched`` (the uris seen in the
+        chat's threads and under its hashtag, to notice deletions).
+        """
+        return self._round(thread, cursors)
+
+    # --- for `chatbot check` --------------------------------------------------------------
+
+    def account(self) -> Account:
+        """The bot's DID, handle and whether its profile carries the ``bot`` self-label."""
+        did = self._client.did()
+        sdk = self._client.sdk
+        labels: list[str] = []
+        try:
+            profile = self._client(
+                "reading the profile",
+                lambda: sdk.com.atproto.repo.get_record(
+                    {"repo": did, "collection": PROFILE_COLLECTION, "rkey": "self"}
+                ),
+            )
+        except errors.Rejected:
+            profile = None  # no profile record yet
+        if profile is not None:
+            self_labels = getattr(profile.value, "labels", None)
+            labels = [str(getattr(v, "val", "")) for v in getattr(self_labels, "values", []) or []]
+        return Account(
+            network=self.name,
+            id=did,
+            handle=self._client.signed_in_handle(),
+            is_bot="bot" in labels,
+            details={"service": self.service, "labels": ", ".join(labels)},
+        )
+
+    def hashtag_feed(self, tag: str, limit: int = 10) -> int:
+        """How many recent posts a search for ``#tag`` returns (raises if it cannot be read)."""
+        search = self._client.sdk.app.bsky.feed.search_posts
+        result = self._client(
+            f"searching #{tag}",
+            lambda: search({"q": f"#{tag.removeprefix('#')}", "limit": limit}),
+        )
+        return len(result.posts)
