@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.botrun import BotRunner
-from tests.servers import AtprotoNetwork, MastodonServer
+from tests.servers import AtprotoNetwork, MastodonServer, SnacServer
 
 _HERE = Path(__file__).resolve().parent
 
@@ -47,6 +47,18 @@ def mastodon_server() -> Iterator[MastodonServer]:
     clears them (`clear_faults()`) before it ends.
     """
     with MastodonServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def snac_server() -> Iterator[SnacServer]:
+    """A real snac2 server (a Mastodon API in C) on loopback, shared by the session.
+
+    `Mastodon(access_token=..., api_base_url=snac_server.api_base_url,
+    session=snac_server.session())`: snac serves one request per connection.
+    Accounts from `create_account(name)`; deliveries between them take seconds.
+    """
+    with SnacServer() as server:
         yield server
 
 

@@ -4,6 +4,7 @@
 - `AtprotoNetwork`: a real AT Protocol network from `@atproto/dev-env` (PLC
   directory, PDS, bsky AppView, bsync, ozone), run by `atproto-network.mjs`.
 - `MastodonServer`: the `mastodon-mock` Mastodon API server.
+- `SnacServer`: snac2, a small real server with a Mastodon API (Debian's binary).
 
 Each one is a context manager; `stop()` is idempotent and also runs at exit.
 A watchdog process ends whatever is left if the test process dies without
@@ -31,6 +32,7 @@ import tempfile
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -38,16 +40,22 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+import requests
+from requests.adapters import HTTPAdapter
+
 __all__ = [
     "INSTALL_COMMAND",
+    "SNAC_VERSION",
     "AtprotoNetwork",
     "MastodonServer",
     "PostgresServer",
     "ServerError",
     "ServerNotInstalled",
+    "SnacServer",
     "atproto_tree",
     "cache_root",
     "postgres_bindir",
+    "snac_tree",
 ]
 
 HERE = Path(__file__).resolve().parent
@@ -55,6 +63,8 @@ INSTALL_COMMAND = "tests/servers/install"
 _INSTALL_HINT = f"run `{INSTALL_COMMAND}` (scripts/test runs it for you)"
 _PYTHON_HINT = "run `scripts/test`, or `pip install -e '.[dev]'` in the project's venv"
 _LOOPBACK = "127.0.0.1"
+# The Debian package version of snac2 that tests/servers/install downloads.
+SNAC_VERSION = (HERE / "snac2.version").read_text().strip()
 
 
 class ServerError(RuntimeError):
@@ -89,6 +99,16 @@ def atproto_tree() -> Path:
         raise ServerNotInstalled(
             f"the AT Protocol test servers (Node 22 + @atproto/dev-env) are not installed at "
             f"{tree}: {_INSTALL_HINT}"
+        )
+    return tree
+
+
+def snac_tree() -> Path:
+    """The folder snac2's Debian package is unpacked in (`usr/bin/snac`), for SNAC_VERSION."""
+    tree = cache_root() / f"snac2-{SNAC_VERSION}"
+    if not (tree / ".complete").is_file() or not os.access(tree / "usr" / "bin" / "snac", os.X_OK):
+        raise ServerNotInstalled(
+            f"snac2 {SNAC_VERSION} is not installed at {tree}: {_INSTALL_HINT}"
         )
     return tree
 
@@ -147,7 +167,13 @@ for pgid in groups:
         os.killpg(pgid, signal.SIGKILL)
 time.sleep(0.2)
 for d in dirs:
-    shutil.rmtree(d, ignore_errors=True)
+    if os.path.isdir(d) and not os.path.islink(d):
+        shutil.rmtree(d, ignore_errors=True)
+    else:
+        try:
+            os.remove(d)
+        except OSError:
+            pass
 """
 
 
@@ -183,6 +209,7 @@ class _Reaper:
         self._send(f"del {pgid}")
 
     def watch_dir(self, path: Path) -> None:
+        """Remove `path` (a folder or a file) if we die."""
         self._send(f"dir {path}")
 
     def unwatch_dir(self, path: Path) -> None:
@@ -755,6 +782,236 @@ class MastodonServer(_Managed):
         proc, self._proc = self._proc, None
         if proc is not None:
             proc.stop()
+        _remove_dir(self.dir)
+        self.dir = None
+        self._stopped()
+
+
+# --- snac2 -------------------------------------------------------------------------
+
+# What `snac init` asks, in order: network address, port, host name, URL prefix,
+# admin email.
+_SNAC_INIT_ANSWERS = "{address}\n{port}\n{host}\n\n\n"
+_SNAC_USERNAME = re.compile(r"[A-Za-z0-9_]+")
+
+
+class _OneRequestPerConnection(HTTPAdapter):
+    """Closes each connection after its answer, instead of pooling it."""
+
+    def send(self, request: Any, *args: Any, **kwargs: Any) -> requests.Response:
+        response = super().send(request, *args, **kwargs)
+        _ = response.content  # read it all: the connection goes back to the pool...
+        self.poolmanager.clear()  # ...and is closed there
+        return response
+
+
+class SnacServer(_Managed):
+    """snac2, a small real server with a Mastodon API, on loopback (Debian's binary).
+
+    Every `start()` makes a new data folder (`snac init`), so all data is new.
+    `api_base_url` is what `Mastodon(api_base_url=...)` takes; give it
+    `session=server.session()` too, because snac serves one request per
+    connection. Accounts come from `create_account(name)`. Deliveries between
+    its own accounts (mentions, replies into timelines) go through snac's queue
+    and take seconds: poll with a deadline.
+    """
+
+    # Worker threads. snac delivers to its own accounts over HTTP too, and each
+    # delivery holds a worker while another one answers it: with snac's default
+    # (the CPU count, at least 4) three posts at once deadlock until the 6 s
+    # queue timeout, and the retry comes 2 minutes later.
+    threads = 16
+
+    def __init__(self, *, startup_timeout: float = 30) -> None:
+        self.startup_timeout = startup_timeout
+        self.host = _LOOPBACK
+        self.port = 0
+        self.api_base_url = ""
+        self.dir: Path | None = None
+        self._proc: _Process | None = None
+        self._binary: Path | None = None
+        self._version = ""
+        self._leftovers: list[Path] = []  # snac's shared-memory files, gone after a clean stop
+        self.start_seconds = 0.0
+
+    @property
+    def data(self) -> Path:
+        """snac's data folder (server.json, user/, object/, ...)."""
+        if self.dir is None:
+            raise ServerError("SnacServer is not started")
+        return self.dir / "data"
+
+    @property
+    def domain(self) -> str:
+        """snac's host name, the part after the `@` of its handles: `127.0.0.1:<port>`."""
+        return f"{self.host}:{self.port}"
+
+    @property
+    def version(self) -> str:
+        """The snac version the running server reports (`2.75`), not its Mastodon pretence."""
+        if not self._version:
+            raise ServerError("SnacServer is not started")
+        return self._version
+
+    def start(self) -> Self:
+        if self._proc is not None:
+            return self
+        began = time.monotonic()
+        self._binary = snac_tree() / "usr" / "bin" / "snac"
+        self.dir = _private_dir("snac")
+        try:
+            self.port = _free_port()
+            self._snac("init", str(self.data), stdin=self._init_answers())
+            env = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "SNAC_BASEDIR")}
+            if os.environ.get("CHATBOT_TEST_SERVER_LOGS", "false").lower() == "true":
+                env["DEBUG"] = "1"  # a line per request in snac.log
+            # A free port can be taken between our probe and snac's bind: retry.
+            for attempt in range(3):
+                if attempt:
+                    self.port = _free_port()
+                self._configure()
+                proc = _Process(
+                    [str(self._binary), "httpd", str(self.data)],
+                    log=self.dir / "snac.log",
+                    cwd=self.dir,
+                    env=env,
+                )
+                self._watch_leftovers(proc.popen.pid)
+                try:
+                    _wait_until(self._ready, proc, self.startup_timeout, "snac")
+                except ServerError:
+                    proc.stop()
+                    self._remove_leftovers()
+                    if "cannot bind" in _tail(proc.log):
+                        continue
+                    raise
+                self._proc = proc
+                break
+            else:
+                raise ServerError(f"snac could not bind a port:\n{_tail(self.dir / 'snac.log')}")
+        except BaseException:
+            self._remove_leftovers()
+            _remove_dir(self.dir)
+            self.dir = None
+            raise
+        self.start_seconds = time.monotonic() - began
+        self._started()
+        return self
+
+    def _init_answers(self) -> str:
+        return _SNAC_INIT_ANSWERS.format(address=self.host, port=self.port, host=self.domain)
+
+    def _snac(self, *args: str, stdin: str | None = None) -> str:
+        """Run a snac command (not the server); its output, or ServerError."""
+        assert self._binary is not None
+        result = subprocess.run(
+            [str(self._binary), *args],
+            input=stdin if stdin is not None else "",
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+        output = result.stdout + result.stderr
+        if result.returncode != 0 or "ERROR" in output:
+            raise ServerError(f"snac {' '.join(args)} failed (exit {result.returncode}):\n{output}")
+        return output
+
+    def _configure(self) -> None:
+        """server.json for loopback: plain HTTP, our address and port, enough workers."""
+        path = self.data / "server.json"
+        config = json.loads(path.read_text())
+        config.update(
+            address=self.host,
+            port=self.port,
+            host=self.domain,  # its URLs, and where it delivers to its own accounts
+            protocol="http",
+            num_threads=self.threads,
+        )
+        path.write_text(json.dumps(config, indent=4))
+
+    def _watch_leftovers(self, pid: int) -> None:
+        # Named after the host and the pid; a killed snac leaves them in /dev/shm.
+        shm = Path("/dev/shm")  # noqa: S108 - snac's own names, removed only if left over
+        self._leftovers = [shm / f"{self.domain}_snac_state", shm / f"sem.job_{pid}"]
+        for path in self._leftovers:
+            _reaper.watch_dir(path)
+
+    def _remove_leftovers(self) -> None:
+        for path in self._leftovers:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            _reaper.unwatch_dir(path)
+        self._leftovers = []
+
+    def _ready(self) -> bool:
+        try:
+            info = _http_json("GET", f"http://{self.domain}/api/v1/instance", timeout=2)
+        except (OSError, ServerError, ValueError):
+            return False
+        if not isinstance(info, dict) or info.get("uri") != self.domain:
+            return False
+        # "4.0.0 (not true; really snac/2.75)"
+        match = re.search(r"snac/([0-9][^ )]*)", str(info.get("version", "")))
+        self._version = match.group(1) if match else ""
+        self.api_base_url = f"http://{self.domain}"
+        return True
+
+    def create_account(self, username: str | None = None) -> tuple[str, str]:
+        """Create a local account and a bearer token; returns (account_id, access_token).
+
+        Usernames are letters, digits and `_`; without one a unique one is made up.
+        """
+        if self._proc is None:
+            raise ServerError("SnacServer is not started")
+        username = username or f"user{secrets.token_hex(4)}"
+        if not _SNAC_USERNAME.fullmatch(username):
+            raise ValueError(f"snac usernames are letters, digits and _: {username!r}")
+        output = self._snac("adduser", str(self.data), username)
+        found = re.search(r"User password is (\S+)", output)
+        if found is None:
+            raise ServerError(f"snac adduser printed no password:\n{output}")
+        token = self.token(username, found.group(1))
+        me = _http_json(
+            "GET",
+            f"{self.api_base_url}/api/v1/accounts/verify_credentials",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        return str(me["id"]), token
+
+    def token(self, username: str, password: str) -> str:
+        """A new bearer token from snac's own `POST /oauth/x-snac-get-token`.
+
+        It answers 200 either way: the token as text/plain, or a login page (HTML).
+        """
+        body = urllib.parse.urlencode({"login": username, "passwd": password}).encode()
+        url = f"{self.api_base_url}/oauth/x-snac-get-token"
+        request = urllib.request.Request(url, data=body, method="POST")  # noqa: S310 - loopback
+        request.add_header("Content-Type", "application/x-www-form-urlencoded")
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            ctype = response.headers.get("Content-Type", "")
+            text = response.read().decode().strip()
+        if not ctype.startswith("text/plain") or not re.fullmatch(r"[0-9a-f]{32}", text):
+            raise ServerError(f"snac gave no token for {username!r} (answered {ctype})")
+        return text
+
+    def session(self) -> requests.Session:
+        """A `requests.Session` for Mastodon.py that opens a new connection per request.
+
+        snac closes the connection after each answer without saying so (no
+        `Connection: close`): a pooled connection is often reused after that,
+        and the request fails with "connection reset by peer".
+        """
+        session = requests.Session()
+        session.mount("http://", _OneRequestPerConnection())
+        session.mount("https://", _OneRequestPerConnection())
+        return session
+
+    def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            proc.stop()
+        self._remove_leftovers()
         _remove_dir(self.dir)
         self.dir = None
         self._stopped()
