@@ -25,6 +25,7 @@ from typing import Any, NamedTuple, TextIO
 from zoneinfo import ZoneInfo
 
 import jinja2
+import structlog
 
 from chatbot import localtime
 from chatbot.errors import ChatbotError
@@ -42,6 +43,8 @@ from chatbot.public import (
     safe_url,
 )
 from chatbot.store import ChatRow, Store, UnitRow, UnitState
+
+log = structlog.get_logger("chatbot.archive")
 
 FORMATS = ("md", "html", "csv", "json")
 ARCHIVES = "archives"  # the folder under data_dir where finished chats' transcripts go
@@ -588,7 +591,10 @@ def transcript_missing(folder: Path, chat_id: str) -> bool:
 def write_archives(store: Store, chat_id: str, folder: Path) -> list[Path]:
     """Write ``<chat_id>.md/.html/.csv/.json`` into ``folder``: the transcript of a chat
     whose collection has ended. ``folder`` is normally ``archive_folder(data_dir)``."""
+    folder.mkdir(parents=True, exist_ok=True)
     transcript = build_transcript(store, chat_id)
-    return [
+    paths = [
         write_transcript(transcript, fmt, folder / f"{file_stem(chat_id)}.{fmt}") for fmt in FORMATS
     ]
+    log.info("transcript written", chat=chat_id, files=[str(p) for p in paths])
+    return paths

@@ -185,7 +185,17 @@ class Collector:
     def _failed(self, chat_id: str, network: NetworkName, exc: NetworkError) -> None:
         now = self._clock()
         reason = f"reading the answers on {network.value} failed: {exc}"
-        log.warning("collection will retry", chat=chat_id, network=network.value, error=str(exc))
+        if isinstance(exc, RateLimited):
+            log.warning(
+                "collection waits",
+                chat=chat_id,
+                network=network.value,
+                until=exc.retry_at.isoformat(),
+            )
+        else:
+            log.warning(
+                "collection will retry", chat=chat_id, network=network.value, error=str(exc)
+            )
         self._store.conversation.record_round(chat_id, network, error=str(exc), now=now)
         self._store.events.add("warning", reason, chat_id=chat_id, network=network, now=now)
 

@@ -24,7 +24,6 @@ from typing import TypeVar
 
 import structlog
 import tenacity
-import watchfiles
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
@@ -39,6 +38,7 @@ from chatbot.run.posting import RETRY_BACKOFF, Poster
 from chatbot.run.recaps import Recaps
 from chatbot.run.steps import Steps
 from chatbot.run.sync import Sync, VisibilityPolicy
+from chatbot.run.watcher import WATCH_RESTART, Watcher
 from chatbot.script import Moderation, NetworkName
 from chatbot.store import OVER_STATES, ChatState, Store, UnitState
 from chatbot.text import Limits
@@ -53,7 +53,6 @@ COLLECT_EVERY = timedelta(seconds=15)
 MIN_COLLECT_EVERY = timedelta(seconds=0.5)
 # After a failed job, or a watcher that stopped, the work is tried again this much later.
 AFTER_FAILURE = RETRY_BACKOFF[-1]
-WATCH_RESTART = timedelta(seconds=5)
 
 
 def _utcnow() -> datetime:
@@ -88,6 +87,7 @@ class Runner:
         collect_every: timedelta = COLLECT_EVERY,
         transcript_url: str = "",
         archive_dir: Path | None = None,
+        watch_restart: timedelta = WATCH_RESTART,
     ) -> None:
         self.store = store
         self.networks = dict(networks)
@@ -96,6 +96,7 @@ class Runner:
         self.clock = clock
         self.archive_dir = archive_dir
         self._watch = watch and schedules is not None
+        self._watch_restart = watch_restart
         self._moderation = moderation or Moderation()
         self._stopping = threading.Event()
         self._watcher: threading.Thread | None = None
@@ -176,7 +177,15 @@ class Runner:
             misfire_grace_time=None,
         )
         if self._watch:
-            self._watcher = threading.Thread(target=self._watch_loop, name="watch", daemon=True)
+            assert self.schedules is not None
+            watcher = Watcher(
+                self.schedules,
+                on_change=self.sync,
+                guarded=lambda work: self.guarded("watching the schedules folder", None, work),
+                stopping=self._stopping,
+                restart=self._watch_restart,
+            )
+            self._watcher = threading.Thread(target=watcher.run, name="watch", daemon=True)
             self._watcher.start()
         log.info(
             "started", schedules=str(self.schedules) if self.schedules else None, speed=self.speed
@@ -239,23 +248,6 @@ class Runner:
             else:
                 self.wake(chat_id, self.clock())
 
-    def _watch_loop(self) -> None:
-        """Sync when a file in the schedules folder changes, until the runner stops."""
-        assert self.schedules is not None
-        while not self._stopping.is_set():
-            self.guarded("watching the schedules folder", None, self._watch_once)
-            self._stopping.wait(WATCH_RESTART.total_seconds())
-
-    def _watch_once(self) -> None:
-        assert self.schedules is not None
-        for changes in watchfiles.watch(
-            self.schedules, stop_event=self._stopping, debounce=300, rust_timeout=1000
-        ):
-            if self._stopping.is_set():
-                return
-            log.info("schedules changed", files=sorted({Path(p).name for _c, p in changes}))
-            self.sync()
-
     def _limits(self) -> Limits:
         mastodon = self.networks.get(NetworkName.MASTODON)
         return mastodon.limits() if mastodon is not None else Limits()
@@ -264,7 +256,7 @@ class Runner:
 
     def wake(self, chat_id: str, when: datetime) -> None:
         """Book the chat's job to run at ``when`` (aware UTC)."""
-        self._book("chat", self._chat_job, chat_id, when)
+        self._book("chat", self.chat_job, chat_id, when)
 
     def advance(self, chat_id: str) -> datetime | None:
         """Do what is due for the chat now, under its lock; returns when to look again."""
@@ -275,25 +267,27 @@ class Runner:
         """One collection round for the chat now; returns when to read again (None: over)."""
         return self.collector.round(chat_id)
 
-    def _chat_job(self, chat_id: str) -> None:
+    def chat_job(self, chat_id: str) -> None:
+        """The chat's scheduled job: do what is due, then book the next wake-up."""
         wake_at = self.guarded("the chat job", chat_id, lambda: self.advance(chat_id))
         if isinstance(wake_at, Failed):
             wake_at = self.clock() + AFTER_FAILURE
         if wake_at is not None:
             self.wake(chat_id, wake_at)
 
-    def _collect_job(self, chat_id: str) -> None:
+    def collect_job(self, chat_id: str) -> None:
+        """The chat's scheduled collection job: one round, then book the next one."""
         again = self.guarded("collecting answers", chat_id, lambda: self.collect(chat_id))
         if isinstance(again, Failed):
             again = self.clock() + AFTER_FAILURE
         if again is not None:
-            self._book("collect", self._collect_job, chat_id, again)
+            self._book("collect", self.collect_job, chat_id, again)
 
     def _ensure_collecting(self, chat_id: str) -> None:
         if self.stopping or not self.scheduler.running:
             return
         if self.scheduler.get_job(f"collect:{chat_id}") is None:
-            self._book("collect", self._collect_job, chat_id, self.clock() + self.collector.every)
+            self._book("collect", self.collect_job, chat_id, self.clock() + self.collector.every)
 
     def _book(self, kind: str, job: Callable[[str], None], chat_id: str, when: datetime) -> None:
         """One job per kind and chat, at an aware UTC instant; a new booking replaces the old."""
@@ -342,9 +336,5 @@ class Runner:
                 self._write_transcript(chat.chat_id)
 
     def _write_transcript(self, chat_id: str) -> None:
-        """The transcript of a finished chat, in every format, kept in the data folder."""
-        if self.archive_dir is None:
-            return
-        self.archive_dir.mkdir(parents=True, exist_ok=True)
-        paths = write_archives(self.store, chat_id, self.archive_dir)
-        log.info("transcript written", chat=chat_id, files=[str(p) for p in paths])
+        if self.archive_dir is not None:
+            write_archives(self.store, chat_id, self.archive_dir)
