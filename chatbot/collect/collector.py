@@ -197,6 +197,8 @@ class Collector:
                 "collection will retry", chat=chat_id, network=network.value, error=str(exc)
             )
         self._store.conversation.record_round(chat_id, network, error=str(exc), now=now)
+        if isinstance(exc, RateLimited) and exc.status is None:
+            return  # our own pacing, not the server's refusal: routine in a busy chat
         self._store.events.add("warning", reason, chat_id=chat_id, network=network, now=now)
 
     def _posting_soon(self, now: datetime) -> set[NetworkName]:
