@@ -85,29 +85,18 @@ class PlannedUnit:
     visibility: Visibility = Visibility.PUBLIC
 
 
-@dataclass(frozen=True)
-class UnitRow:
+@dataclass(frozen=True, kw_only=True)
+class UnitRow(PlannedUnit):
     """One step on one network as stored: the plan, and how far posting it has come."""
 
     chat_id: str
-    step_key: str
-    network: NetworkName
-    seq: int
-    kind: str
-    number: int | None
-    planned_at: datetime
     state: UnitState
-    idempotency_key: str
-    text: str
     remote: PostRef | None
     attempts: int
     retry_at: datetime | None
     reason: str
     posted_at: datetime | None
     intent_at: datetime | None = None  # the first attempt's start
-    facets: tuple[Facet, ...] = ()
-    image: Image | None = None
-    visibility: Visibility = Visibility.PUBLIC
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -27,7 +28,7 @@ class Reports(Repository):
         """The chat's answers, by question then time, with their authors."""
         a, p, s = answers_table.c, participants_table.c, seen_posts_table.c
         query = (
-            sa.select(
+            _answers_with_authors(
                 a.chat_id,
                 a.network,
                 a.uri,
@@ -42,14 +43,6 @@ class Reports(Repository):
                 s.url,
                 s.likes,
                 s.reposts,
-            )
-            .join(
-                participants_table,
-                sa.and_(p.network == a.network, p.account_id == a.author_id),
-            )
-            .join(
-                seen_posts_table,
-                sa.and_(s.chat_id == a.chat_id, s.network == a.network, s.uri == a.uri),
             )
             .where(a.chat_id == chat_id)
             .order_by(a.question, a.created_at, a.uri, a.part)
@@ -113,7 +106,7 @@ class Reports(Repository):
         """
         a, p, s = answers_table.c, participants_table.c, seen_posts_table.c
         query = (
-            sa.select(
+            _answers_with_authors(
                 a.question,
                 a.part,
                 a.text,
@@ -123,14 +116,6 @@ class Reports(Repository):
                 p.handle,
                 p.display_name,
                 p.opt_out,
-            )
-            .join(
-                participants_table,
-                sa.and_(p.network == a.network, p.account_id == a.author_id),
-            )
-            .join(
-                seen_posts_table,
-                sa.and_(s.chat_id == a.chat_id, s.network == a.network, s.uri == a.uri),
             )
             .where(a.chat_id == chat_id, s.kind.in_(list(kinds)), s.deleted_at.is_(None))
             .order_by(a.question, a.created_at, a.uri, a.part)
@@ -186,3 +171,20 @@ class Reports(Repository):
                 )
                 for r in conn.execute(authors)
             ]
+
+
+def _answers_with_authors(*columns: sa.ColumnElement[Any]) -> sa.Select[Any]:
+    """``columns`` of each answer joined with its author and its post."""
+    a, p, s = answers_table.c, participants_table.c, seen_posts_table.c
+    return (
+        sa.select(*columns)
+        .select_from(answers_table)
+        .join(
+            participants_table,
+            sa.and_(p.network == a.network, p.account_id == a.author_id),
+        )
+        .join(
+            seen_posts_table,
+            sa.and_(s.chat_id == a.chat_id, s.network == a.network, s.uri == a.uri),
+        )
+    )

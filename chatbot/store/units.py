@@ -99,10 +99,14 @@ class Units(Repository):
     ) -> None:
         """Set the text of a unit composed at run time (the recap's first post)."""
         with self._tx() as conn:
-            conn.execute(
-                units_table.update()
-                .where(_where(chat_id, step_key, network))
-                .values(text=text, facets=_facets_json(facets), updated_at=now)
+            _set(
+                conn,
+                chat_id,
+                step_key,
+                network,
+                text=text,
+                facets=_facets_json(facets),
+                updated_at=now,
             )
 
     def of_chat(self, chat_id: str) -> list[UnitRow]:
@@ -168,11 +172,7 @@ class Units(Repository):
     ) -> None:
         """The call failed in a way worth retrying; the intent stays (the post may exist)."""
         with self._tx() as conn:
-            conn.execute(
-                units_table.update()
-                .where(_where(chat_id, step_key, network))
-                .values(retry_at=retry_at, reason=reason, updated_at=now)
-            )
+            _set(conn, chat_id, step_key, network, retry_at=retry_at, reason=reason, updated_at=now)
 
     def mark_done(
         self,
@@ -185,12 +185,9 @@ class Units(Repository):
         now: datetime,
     ) -> None:
         """Close a unit without a post: skipped, failed or cancelled, with the reason."""
+        values = {"state": state.value, "reason": reason, "retry_at": None, "updated_at": now}
         with self._tx() as conn:
-            conn.execute(
-                units_table.update()
-                .where(_where(chat_id, step_key, network))
-                .values(state=state.value, reason=reason, retry_at=None, updated_at=now)
-            )
+            _set(conn, chat_id, step_key, network, **values)
 
     def cancel_pending(self, chat_id: str, reason: str, *, now: datetime) -> int:
         with self._tx() as conn:
@@ -226,6 +223,13 @@ class Units(Repository):
                 )
             )
             return [unit_row(r) for r in rows]
+
+
+def _set(
+    conn: sa.Connection, chat_id: str, step_key: str, network: NetworkName, **values: Any
+) -> None:
+    """Update one unit's columns."""
+    conn.execute(units_table.update().where(_where(chat_id, step_key, network)).values(**values))
 
 
 def _where(chat_id: str, step_key: str, network: NetworkName) -> sa.ColumnElement[bool]:
