@@ -37,9 +37,9 @@ from chatbot.public import (
     contain_bidi,
     csv_cell,
     escape_bidi,
-    is_public,
     link_segments,
     markdown_text,
+    on_the_web,
     safe_url,
 )
 from chatbot.store import ChatRow, Store, UnitRow, UnitState
@@ -175,10 +175,9 @@ def build_transcript(store: Store, chat_id: str) -> Transcript:
     # no answers for them either: a rule kept twice is kept).
     shown: dict[int, list[Entry]] = {}
     hidden: dict[int, int] = {}
-    for question, part, text, at, network, url, handle, name, opt_out in store.reports.answer_rows(
-        chat_id, PARTICIPANT_KINDS
-    ):
-        if opt_out:
+    rows = store.reports.answer_rows(chat_id, PARTICIPANT_KINDS)
+    for question, part, text, at, network, url, handle, name, opt_out, web_opt_out in rows:
+        if opt_out or web_opt_out:
             hidden[question] = hidden.get(question, 0) + 1
             continue
         shown.setdefault(question, []).append(
@@ -191,7 +190,7 @@ def build_transcript(store: Store, chat_id: str) -> Transcript:
     intros_hidden = 0
     for post in store.reports.posts_of_kind(chat_id, [PostKind.INTRODUCTION]):
         author = authors.get((post.network, post.author_id))
-        if author is None or not is_public(author):
+        if author is None or not on_the_web(author):
             intros_hidden += 1
             continue
         introductions.append(

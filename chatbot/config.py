@@ -95,9 +95,10 @@ class MastodonAccount(Model):
         "only sees the posts that reach it): https://mastodon.social",
     )
     indexable_opt_out: bool = Field(
-        default=True,
-        description="Leave people whose account says indexable: false (their posts are not "
-        "searchable) out of public transcripts. Mastodon's default is false: with this on, "
+        default=False,
+        description="Also treat indexable: false (the person's posts are not in full-text "
+        "search) as an opt-out from every public output. Off by default: it is Mastodon's "
+        "default for most accounts and concerns search, not being quoted; with this on, "
         "most Mastodon participants are counted but not shown.",
     )
 

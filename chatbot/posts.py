@@ -32,7 +32,11 @@ class Author:
     display_name: str = ""
     url: str = ""
     bot: bool = False
-    opt_out: str = ""  # why the person is not to be exposed in public ("#nobot in bio"); "" if not
+    opt_out: str = ""  # why the person is never to be shown in public ("#nobot in bio"); "" if not
+    # Why the person is not to be shown on the open web (Mastodon's noindex, Bluesky's
+    # !no-unauthenticated): kept out of the published transcript, but the recap, seen
+    # by people on the network, may still quote them.
+    web_opt_out: str = ""
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,12 @@ def is_public(author: Author | None) -> bool:
     return author is not None and not author.opt_out
 
 
+def on_the_web(author: Author | None) -> bool:
+    """Whether an author may be shown in what is published on the open web (the transcript):
+    not opted out, and not asking to stay away from search engines and logged-out readers."""
+    return is_public(author) and author is not None and not author.web_opt_out
+
+
 _CONTROL_ANY = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
 _NAME_UNUSUAL = re.compile("[\x00-\x1f\x7f\u202a-\u202e\u2066-\u2069]|\\s\\s|^\\s|\\s$")
 

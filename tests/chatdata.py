@@ -83,6 +83,7 @@ def person(
     *,
     network: NetworkName = MASTODON,
     opt_out: str = "",
+    web_opt_out: str = "",
     bot: bool = False,
     account_id: str | None = None,
 ) -> Author:
@@ -95,6 +96,7 @@ def person(
         url=f"https://{account.rsplit('@', 1)[-1]}/@{account.split('@', 1)[0]}",
         bot=bot,
         opt_out=opt_out,
+        web_opt_out=web_opt_out,
     )
 
 

@@ -276,3 +276,24 @@ def test_markdown_of_hostile_answers_renders_no_markup(hostile_store: Store) -> 
     written = {t.name for t in soup.find_all(True)}
     assert written <= {"h1", "h2", "p", "ul", "li", "strong", "em", "a", "br"}
     assert all(a["href"].startswith("https://") for a in soup.find_all("a"))
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("signal", ["noindex", "!no-unauthenticated label"])
+def test_people_off_the_web_are_counted_but_never_shown(
+    tmp_path: Path, fmt: str, signal: str
+) -> None:
+    """Someone who keeps off the open web (Mastodon noindex, Bluesky !no-unauthenticated) is
+    left out of the published transcript, in every format, and counted."""
+    store = open_store(tmp_path)
+    add_chat(store, CHAT, questions=QUESTIONS)
+    nina = person("nina@school.example", "Nina Private", web_opt_out=signal)
+    add_post(store, CHAT, ANA, "1", "A1: ANATOKENQ1", answers=[(1, "", "ANATOKENQ1")])
+    add_post(store, CHAT, nina, "2", "A1: NINATOKEN", answers=[(1, "", "NINATOKEN")])
+    add_post(store, CHAT, nina, "3", "Hi, Nina, art", kind="introduction", minutes=2)
+    transcript = build_transcript(store, CHAT)
+    text = render(transcript, fmt)
+    assert "ANATOKENQ1" in text
+    for hidden in ("NINATOKEN", "Nina Private", "nina@school.example", "Hi, Nina"):
+        assert hidden not in text, f"{hidden!r} leaked into the {fmt} transcript"
+    assert (transcript.questions[0].opted_out, transcript.introductions_opted_out) == (1, 1)

@@ -293,8 +293,8 @@ def test_a_post_view_becomes_a_seen_post_with_every_field(chat: Chat) -> None:
 
 
 def test_labels_on_the_author_mark_opt_outs_and_bots() -> None:
-    """!no-unauthenticated (a profile self-label) opts out; the "bot" self-label marks a bot;
-    a negated label does not count."""
+    """!no-unauthenticated (a profile self-label) keeps a person off the web; the "bot"
+    self-label marks a bot; a negated label does not count."""
     base = {
         "uri": "at://did:plc:eli/app.bsky.feed.post/3kabc",
         "cid": "bafy",
@@ -302,11 +302,11 @@ def test_labels_on_the_author_mark_opt_outs_and_bots() -> None:
         "record": {"text": "A1: hi", "createdAt": "2027-03-04T19:00:04"},  # no zone: UTC
     }
     eli = seen_post({**base, "author": ELI})
-    assert eli.author.opt_out == "!no-unauthenticated label"
+    assert (eli.author.opt_out, eli.author.web_opt_out) == ("", "!no-unauthenticated label")
     assert eli.created_at == datetime(2027, 3, 4, 19, 0, 4, tzinfo=UTC)
     labelled = {**BEN, "labels": [{"val": "bot"}, {"val": "!no-unauthenticated", "neg": True}]}
     ben = seen_post({**base, "author": labelled})
-    assert (ben.author.bot, ben.author.opt_out) == (True, "")
+    assert (ben.author.bot, ben.author.web_opt_out) == (True, "")
 
 
 def test_quotes_are_read_from_record_and_record_with_media_embeds() -> None:

@@ -22,7 +22,7 @@ from requests.structures import CaseInsensitiveDict
 from chatbot import errors
 from chatbot.networks.base import ChatThread, Collected, Reader
 from chatbot.networks.mastodon import MastodonNetwork
-from chatbot.networks.mastodon.reading import opt_out_reason, seen_status
+from chatbot.networks.mastodon.reading import opt_out_reason, seen_status, web_opt_out_reason
 from chatbot.posts import PostRef
 from chatbot.script import NetworkName
 from chatbot.testing import FakeClock
@@ -331,26 +331,36 @@ def test_a_status_becomes_a_seen_post_with_every_field() -> None:
         ),
         ({"fields": [{"name": "bots", "value": "<p>#noindex</p>"}]}, "#noindex in the profile"),
         ({"note": "<p>#nobotty is not a tag we know</p>"}, ""),
-        ({"noindex": True}, "noindex"),
-        ({"indexable": False}, "indexable: false"),
+        ({"noindex": True}, ""),  # the web only: see web_opt_out_reason
+        ({"indexable": False}, ""),  # search only, and most accounts' default
         ({"indexable": None, "noindex": None}, ""),  # older servers: no signal
         (
-            {"note": "#nobot", "noindex": True, "indexable": False},
-            "#nobot in the profile; noindex; indexable: false",
+            {"note": "#nobot", "fields": [{"name": "x", "value": "#noindex"}]},
+            "#nobot in the profile",
         ),
     ],
 )
-def test_opt_out_signals_come_from_the_bio_fields_noindex_and_indexable(
-    account: dict[str, Any], reason: str
-) -> None:
-    """Each signal is read from where Mastodon keeps it; several are all named."""
+def test_opt_out_signals_come_from_the_bio_and_fields(account: dict[str, Any], reason: str) -> None:
+    """#nobot and its variants in the bio or the profile fields keep a person out of every
+    public output; noindex and indexable do not."""
     assert opt_out_reason({**ANA, **account}) == reason
 
 
-def test_indexable_false_can_be_ignored_by_configuration() -> None:
-    """indexable is opt-in on Mastodon (false for most people): the config may not count it."""
-    assert opt_out_reason({**ANA, "indexable": False}, indexable_opts_out=False) == ""
-    assert opt_out_reason({**ANA, "indexable": False, "note": "#nobot"}, indexable_opts_out=False)
+@pytest.mark.parametrize(
+    ("account", "reason"),
+    [({"noindex": True}, "noindex"), ({"noindex": False}, ""), ({"noindex": None}, "")],
+)
+def test_noindex_keeps_a_person_off_the_web_only(account: dict[str, Any], reason: str) -> None:
+    """noindex (the person asked search engines to stay away) is a web opt-out."""
+    assert web_opt_out_reason({**ANA, **account}) == reason
+
+
+def test_indexable_false_counts_only_when_the_config_asks() -> None:
+    """indexable: false is Mastodon's default for most people: it is a signal only on request."""
+    assert opt_out_reason({**ANA, "indexable": False}) == ""
+    assert opt_out_reason({**ANA, "indexable": False}, indexable_opts_out=True) == (
+        "indexable: false"
+    )
 
 
 def test_the_network_is_a_reader() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 import yaml
 
 from chatbot.collect.attribution import view_for
@@ -95,8 +96,19 @@ def test_quotes_are_shortened_at_a_word() -> None:
     assert quoted == "Timers on the board keep every…"
 
 
-def test_opted_out_answers_are_never_quoted(tmp_path: Path) -> None:
-    """The most liked answer, from someone with #nobot in their bio, is not in the recap."""
+@pytest.mark.parametrize(
+    ("signal", "quoted"),
+    [
+        ({"opt_out": "#nobot in the profile"}, False),
+        ({"web_opt_out": "noindex"}, True),
+        ({"web_opt_out": "!no-unauthenticated label"}, True),
+    ],
+)
+def test_the_recap_quotes_only_people_who_have_not_opted_out_of_bots(
+    tmp_path: Path, signal: dict[str, str], quoted: bool
+) -> None:
+    """The most liked answer, from someone with #nobot in their bio, is not in the recap; from
+    someone who only keeps off the open web (noindex, !no-unauthenticated), it is."""
     script = ChatScript.model_validate(
         yaml.safe_load(
             """
@@ -146,7 +158,7 @@ def test_opted_out_answers_are_never_quoted(tmp_path: Path) -> None:
             likes=likes,
         )
 
-    shy = Author(net, "1", "shy@x.example", "Shy Person", opt_out="#nobot in the profile")
+    shy = Author(net, "1", "shy@x.example", "Shy Person", **signal)
     open_ = Author(net, "2", "open@x.example", "Open Person")
     view = view_for(store.units.of_chat(plan.chat_id), net, chat_id=plan.chat_id, question_count=1)
     posts = (answer("p1", shy, 50), answer("p2", open_, 1))
@@ -154,6 +166,11 @@ def test_opted_out_answers_are_never_quoted(tmp_path: Path) -> None:
     result = facts_for(store, plan, script, net)
     (question,) = result.questions
     assert question.answers == 2
-    assert [h.name for h in question.highlights] == ["Open Person"]
+    names = [h.name for h in question.highlights]
     text = "\n".join(compose(result, net, Limits()))
-    assert "Shy" not in text and "p1" not in text
+    if quoted:
+        assert names == ["Shy Person", "Open Person"]
+        assert "Shy Person" in text
+    else:
+        assert names == ["Open Person"]
+        assert "Shy" not in text and "p1" not in text

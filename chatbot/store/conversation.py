@@ -44,6 +44,7 @@ class Conversation(Repository):
                     "url": author.url,
                     "bot": author.bot,
                     "opt_out": author.opt_out,
+                    "web_opt_out": author.web_opt_out,
                     "updated_at": now,
                 },
             )
@@ -228,6 +229,7 @@ def author_of(row: sa.Row[Any]) -> Author:
         url=row.url,
         bot=row.bot,
         opt_out=row.opt_out,
+        web_opt_out=row.web_opt_out,
     )
 
 

@@ -127,6 +127,7 @@ class StoredAnswer:
     opt_out: str
     likes: int
     reposts: int
+    web_opt_out: str = ""
 
 
 @dataclass(frozen=True)

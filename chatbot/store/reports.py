@@ -40,6 +40,7 @@ class Reports(Repository):
                 p.handle,
                 p.display_name,
                 p.opt_out,
+                p.web_opt_out,
                 s.url,
                 s.likes,
                 s.reposts,
@@ -64,6 +65,7 @@ class Reports(Repository):
                     handle=r.handle,
                     display_name=r.display_name,
                     opt_out=r.opt_out,
+                    web_opt_out=r.web_opt_out,
                     likes=r.likes,
                     reposts=r.reposts,
                 )
@@ -97,9 +99,9 @@ class Reports(Repository):
 
     def answer_rows(
         self, chat_id: str, kinds: Sequence[str]
-    ) -> list[tuple[int, str, str, datetime, str, str, str, str, str]]:
-        """(question, part, text, created at, network, url, handle, display name, opt-out)
-        of the answers in non-deleted posts of ``kinds``, by question then time.
+    ) -> list[tuple[int, str, str, datetime, str, str, str, str, str, str]]:
+        """(question, part, text, created at, network, url, handle, display name, opt-out,
+        web opt-out) of the answers in non-deleted posts of ``kinds``, by question then time.
 
         The lean form of :meth:`answers` for transcripts of 20,000 answers: no object
         per row (building them took longer than the query).
@@ -116,6 +118,7 @@ class Reports(Repository):
                 p.handle,
                 p.display_name,
                 p.opt_out,
+                p.web_opt_out,
             )
             .where(a.chat_id == chat_id, s.kind.in_(list(kinds)), s.deleted_at.is_(None))
             .order_by(a.question, a.created_at, a.uri, a.part)

@@ -136,17 +136,27 @@ local_posts_table = sa.Table(
     sa.Column("image_alt", sa.Text),
 )
 
+
+def _participants_v2() -> list[sa.Column[Any]]:
+    """The participants table as migration 2 created it (fresh objects each call)."""
+    return [
+        sa.Column("network", sa.String(20), primary_key=True),
+        sa.Column("account_id", sa.String(300), primary_key=True),
+        sa.Column("handle", sa.String(300), nullable=False),
+        sa.Column("display_name", sa.Text, nullable=False, server_default=""),
+        sa.Column("url", sa.Text, nullable=False, server_default=""),
+        sa.Column("bot", sa.Boolean, nullable=False, server_default=sa.false()),
+        sa.Column("opt_out", sa.Text, nullable=False, server_default=""),
+        sa.Column("updated_at", UtcDateTime, nullable=False),
+    ]
+
+
 participants_table = sa.Table(
     "participants",
     metadata,
-    sa.Column("network", sa.String(20), primary_key=True),
-    sa.Column("account_id", sa.String(300), primary_key=True),
-    sa.Column("handle", sa.String(300), nullable=False),
-    sa.Column("display_name", sa.Text, nullable=False, server_default=""),
-    sa.Column("url", sa.Text, nullable=False, server_default=""),
-    sa.Column("bot", sa.Boolean, nullable=False, server_default=sa.false()),
-    sa.Column("opt_out", sa.Text, nullable=False, server_default=""),
-    sa.Column("updated_at", UtcDateTime, nullable=False),
+    *_participants_v2(),
+    # Migration 5: not to be shown on the open web (noindex, !no-unauthenticated).
+    sa.Column("web_opt_out", sa.Text, nullable=False, server_default=""),
 )
 
 seen_posts_table = sa.Table(
@@ -234,6 +244,13 @@ def _create_v1(conn: Connection) -> None:
     sa.Table("units", then, *_units_v1()).create(conn)
 
 
+def _create_v2(conn: Connection) -> None:
+    """Migration 2: the conversation's tables as they were then."""
+    sa.Table("participants", sa.MetaData(), *_participants_v2()).create(conn)
+    for table in (seen_posts_table, answers_table, cursors_table):
+        table.create(conn)
+
+
 def _add_columns(table: sa.Table, *names: str) -> Callable[[Connection], None]:
     """ALTER TABLE ... ADD COLUMN for columns declared on ``table`` (with their defaults)."""
 
@@ -252,7 +269,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         2,
         "the conversation: participants, seen posts, answers, collection cursors",
-        _create(participants_table, seen_posts_table, answers_table, cursors_table),
+        _create_v2,
     ),
     Migration(
         3,
@@ -263,6 +280,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         4,
         "collection rounds per chat and network: whether answers can be read",
         _create(collection_table),
+    ),
+    Migration(
+        5,
+        "participants who are not to be shown on the open web",
+        _add_columns(participants_table, "web_opt_out"),
     ),
 )
 

@@ -28,7 +28,7 @@ class Snapshot:
 
     answers: list[StoredAnswer]
     posts: list[StoredPost]  # deleted ones included
-    participants: dict[str, str]  # user name -> opt_out
+    participants: dict[str, str]  # user name -> opt-out or web opt-out reason
 
     def table(self) -> list[Row]:
         """The answers as (question, user name, text), sorted; duplicates stay visible."""
@@ -52,7 +52,7 @@ def snapshot(folder: BotFolder, chat_id: str) -> Snapshot:
         for post in posts:
             author = store.conversation.participant(post.network, post.author_id)
             if author is not None:
-                participants[user_name(author.handle)] = author.opt_out
+                participants[user_name(author.handle)] = author.opt_out or author.web_opt_out
         return Snapshot(answers, posts, participants)
     finally:
         store.close()

@@ -127,7 +127,7 @@ def test_answers_in_every_form_end_as_exactly_the_expected_table(
 ) -> None:
     """Hashtag or not, under a question or top-level, nested, two in one post, deleted,
     quoted, by mention: the store holds exactly the answers; the person with the
-    !no-unauthenticated label counts and never shows."""
+    !no-unauthenticated label counts and never shows in the transcript."""
     folder, bot_handle = _bot(atproto_network, tmp_path / "bot", closing)
     tag = _tag()
     folder.write_script(
@@ -199,7 +199,7 @@ def test_answers_in_every_form_end_as_exactly_the_expected_table(
     assert store.deleted_texts() == {"A1: this one I take back", f"A3: this was a typo #{tag}"}
     assert store.participants[e] == "!no-unauthenticated label"
     assert {store.participants[n] for n in (a, b, c, d)} == {""}
-    assert [x.question for x in store.answers if x.opt_out] == [1, 3]  # eli's: counted
+    assert [x.question for x in store.answers if x.web_opt_out] == [1, 3]  # eli's: counted
 
     result = run_chatbot(
         "archive", chat_id, "--format", "md", "--config", str(folder.config), cwd=folder.root

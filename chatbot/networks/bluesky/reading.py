@@ -123,7 +123,7 @@ def seen_post(view: Any) -> SeenPost:
             display_name=str(_get(author, "display_name", "displayName") or ""),
             url=f"https://bsky.app/profile/{handle}",
             bot="bot" in labels,  # the self-label a bot account carries on its profile
-            opt_out=f"{NO_UNAUTHENTICATED} label" if NO_UNAUTHENTICATED in labels else "",
+            web_opt_out=f"{NO_UNAUTHENTICATED} label" if NO_UNAUTHENTICATED in labels else "",
         ),
         text=str(_get(record, "text") or ""),
         created_at=created,

@@ -43,7 +43,7 @@ class MastodonNetwork:
         session: requests.Session | None = None,
         clock: Callable[[], datetime] | None = None,
         sleep: Callable[[float], None] = time.sleep,
-        indexable_opts_out: bool = True,
+        indexable_opts_out: bool = False,
         extra_instances: Sequence[str] = (),
         sweep_every: int = SWEEP_ROUNDS,
     ) -> None:

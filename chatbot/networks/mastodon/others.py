@@ -47,7 +47,7 @@ class OtherInstances:
         timeout: float = REQUEST_TIMEOUT,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
-        indexable_opts_out: bool = True,
+        indexable_opts_out: bool = False,
     ) -> None:
         """No network call happens here. ``ours``: the bot's instance, to look accounts up."""
         # Public timelines: no token, and a pacer per instance (its limit is per IP).

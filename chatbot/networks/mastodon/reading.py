@@ -51,17 +51,15 @@ _OPT_OUT_TAG = re.compile(r"#(nobots?|noindex)\b", re.IGNORECASE)
 # --- statuses -> SeenPost -----------------------------------------------------------------
 
 
-def opt_out_reason(account: Any, *, indexable_opts_out: bool = True) -> str:
-    """Why an account is not to be shown in public ("" if it may be), from its own signals.
+def opt_out_reason(account: Any, *, indexable_opts_out: bool = False) -> str:
+    """Why an account is never to be shown in public ("" if it may be), from its own signals.
 
     - ``note`` (the bio, HTML) and the profile ``fields``: the #nobot / #nobots /
       #noindex convention, case-insensitive;
-    - ``noindex`` (Account entity, Mastodon 4.0+, local users of the account's
-      server): the person opted out of search engines;
-    - ``indexable`` (Account entity, Mastodon 4.2+): false means the person's
-      public posts are not to be searchable by anyone. It is opt-in, so false is
-      also what most accounts have; ``indexable_opts_out`` turns this signal off.
-      Absent or null (older servers, other software) is no signal.
+    - ``indexable`` (Account entity, Mastodon 4.2+), only if ``indexable_opts_out``:
+      false means the person's posts are not in full-text search. It is opt-in, so
+      false is what most accounts have, and it is about search, not about being
+      quoted: by default it is no signal. Absent or null is never a signal.
     """
     reasons = []
     profile = [html_to_text(str(account.get("note") or ""))]
@@ -70,11 +68,19 @@ def opt_out_reason(account: Any, *, indexable_opts_out: bool = True) -> str:
     found = _OPT_OUT_TAG.search("\n".join(profile))
     if found:
         reasons.append(f"#{found.group(1).lower()} in the profile")
-    if account.get("noindex") is True:
-        reasons.append("noindex")
     if indexable_opts_out and account.get("indexable") is False:
         reasons.append("indexable: false")
     return "; ".join(reasons)
+
+
+def web_opt_out_reason(account: Any) -> str:
+    """Why an account is not to be shown on the open web ("" if it may be).
+
+    ``noindex`` (Account entity, Mastodon 4.0+, local users of the account's
+    server): the person asked search engines not to index them, so the published
+    transcript leaves them out; the recap, seen on the network, may quote them.
+    """
+    return "noindex" if account.get("noindex") is True else ""
 
 
 def full_handle(acct: str, domain: str) -> str:
@@ -96,7 +102,7 @@ def quoted_id(status: Any) -> str | None:
     return str(shallow) if shallow is not None else None
 
 
-def seen_status(status: Any, *, domain: str, indexable_opts_out: bool = True) -> SeenPost:
+def seen_status(status: Any, *, domain: str, indexable_opts_out: bool = False) -> SeenPost:
     """A status as the conversation sees it (``domain``: the server's, for local handles)."""
     account = status["account"]
     text = html_to_text(str(status.get("content") or ""))
@@ -120,6 +126,7 @@ def seen_status(status: Any, *, domain: str, indexable_opts_out: bool = True) ->
             url=str(account.get("url") or ""),
             bot=bool(account.get("bot")),
             opt_out=opt_out_reason(account, indexable_opts_out=indexable_opts_out),
+            web_opt_out=web_opt_out_reason(account),
         ),
         text=text,
         created_at=created,
@@ -199,7 +206,7 @@ class MastodonSources:
         *,
         account: Callable[[], Any],
         domain: Callable[[], str],
-        indexable_opts_out: bool = True,
+        indexable_opts_out: bool = False,
     ) -> None:
         """``account``: the bot's (verify_credentials); ``domain``: the one in local handles."""
         self._client = client
