@@ -42,7 +42,7 @@ from chatbot.public import (
     on_the_web,
     safe_url,
 )
-from chatbot.store import ChatRow, Store, UnitRow, UnitState
+from chatbot.store import ChatRow, RoundRow, Store, UnitRow, UnitState
 
 log = structlog.get_logger("chatbot.archive")
 
@@ -125,6 +125,8 @@ class Transcript:
     introductions_opted_out: int
     conversation_posts: int
     participants: int
+    # Why the transcript may be incomplete: answers a network would not let the bot read.
+    warnings: tuple[str, ...] = ()
 
     @property
     def answer_count(self) -> int:
@@ -232,6 +234,15 @@ def build_transcript(store: Store, chat_id: str) -> Transcript:
         introductions_opted_out=intros_hidden,
         conversation_posts=store.reports.post_counts(chat_id).get(PostKind.CONVERSATION, 0),
         participants=people,
+        warnings=tuple(_incomplete(r) for r in store.conversation.rounds(chat_id) if r.failing),
+    )
+
+
+def _incomplete(row: RoundRow) -> str:
+    since = f"{row.failing_since:%Y-%m-%d %H:%M} UTC" if row.failing_since else "the start"
+    return (
+        f"This transcript may be incomplete: the answers on {row.network.value} could not be "
+        f"read from {since} ({clean_text(row.error)})."
     )
 
 
@@ -333,6 +344,8 @@ def _markdown_lines(t: Transcript) -> Iterator[str]:
     bylines: dict[tuple[str, str], str] = {}  # people answer many times
     yield f"# {md(t.title)}\n\n{md(t.hashtag)} · {md(t.when)}\n\n"
     yield f"{md(_summary(t))}. {md(OPT_OUT_NOTE)}\n\n"
+    for warning in t.warnings:
+        yield f"**{md(warning)}**\n\n"
     if t.introductions or t.introductions_opted_out:
         yield "## Introductions\n\n"
         for e in t.introductions:
@@ -501,6 +514,7 @@ def write_json(t: Transcript, out: TextIO) -> None:
             "conversation_posts": t.conversation_posts,
         },
         "note": OPT_OUT_NOTE,
+        "warnings": list(t.warnings),
         "introductions_from_people_who_opted_out": t.introductions_opted_out,
     }
 

@@ -305,7 +305,10 @@ def answers(
                 for a in store.reports.answers(chat, question)
                 if (a.uri, a.question, a.part) not in shown
             ]
-            for line in render_answers(rows, chat_row.timezone, header=not shown):
+            unreadable = [r for r in store.conversation.rounds(chat) if r.failing]
+            for line in render_answers(
+                rows, chat_row.timezone, header=not shown, unreadable=unreadable
+            ):
                 typer.echo(line)
             shown.update((a.uri, a.question, a.part) for a in rows)
             if not follow:
@@ -428,11 +431,21 @@ def stats(
 
 @app.command()
 def status(config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
-    """Show upcoming chats, chats in progress, recent posts, and anything late,
-    skipped or failed, with the reason."""
+    """Show the chats in progress, upcoming and finished, and what went wrong.
+
+    Lists each chat's next step, the finished chats with their transcripts, recent
+    posts, answers that cannot be read (since when, and why), and anything late,
+    skipped, failed or held, with the reason.
+    """
     loaded, store = _open(config, data_dir)
     try:
-        typer.echo(render_status(build_status(store, datetime.now(UTC), loaded.config.late)))
+        report = build_status(
+            store,
+            datetime.now(UTC),
+            loaded.config.late,
+            archive_dir=archive_folder(loaded.data_dir),
+        )
+        typer.echo(render_status(report))
     finally:
         store.close()
 

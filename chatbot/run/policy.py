@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from chatbot.config import LatePolicy, MissedStart
 from chatbot.kinds import StepKind
-from chatbot.script import NetworkName
+from chatbot.script import NetworkName, format_duration
 from chatbot.store import DONE_STATES, ChatRow, ChatState, UnitRow, UnitState
 
 LEAD_KINDS = frozenset({StepKind.REMINDER.value})  # steps before the chat proper
@@ -106,6 +106,16 @@ def decide(chat: ChatRow, units: Sequence[UnitRow], now: datetime, policy: LateP
                 actions.append(Post(unit))
             elif unit.state is UnitState.INTENT:
                 actions.append(Reconcile(unit, _late_reason(late, policy)))
+            elif unit.kind == StepKind.RECAP and unit.reason:
+                # Held (answers unreadable) for longer than a recap may wait: not posted,
+                # so no untrue counts go out in the community's name.
+                actions.append(
+                    Skip(
+                        unit,
+                        f"{unit.reason}, for more than the {format_duration(RECAP_GRACE)} "
+                        "a recap may wait: not posted",
+                    )
+                )
             else:
                 actions.append(Skip(unit, _late_reason(late, policy)))
             break

@@ -2,11 +2,17 @@
 
 The first post becomes the recap unit's text; the others are added as units of
 their own after it, so they are posted (and survive restarts) like any step.
+
+A recap is a public statement of counts in a community's name: it is composed
+only when the chat's last collection round succeeded on every network. While
+answers cannot be read, it is held (and tried again); it is never posted with
+counts that are not true.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import structlog
@@ -22,6 +28,14 @@ log = structlog.get_logger("chatbot.run.recaps")
 Clock = Callable[[], datetime]
 
 
+@dataclass(frozen=True)
+class Held:
+    """The recap cannot be composed truthfully now; try again at ``until``."""
+
+    reason: str
+    until: datetime
+
+
 class Recaps:
     """Writes a chat's recap thread into the store, per network."""
 
@@ -33,6 +47,7 @@ class Recaps:
         snapshot: Callable[[], Snapshot],
         final_round: Callable[[str], object],
         clock: Clock,
+        hold_for: timedelta = timedelta(minutes=1),
         transcript_url: str = "",
     ) -> None:
         self._store = store
@@ -40,16 +55,23 @@ class Recaps:
         self._snapshot = snapshot
         self._final_round = final_round
         self._clock = clock
+        self._hold_for = hold_for
         self._transcript_url = transcript_url
 
-    def compose(self, chat_id: str, unit: UnitRow) -> UnitRow | str:
-        """The recap unit with its text, or why there can be no recap now."""
+    def compose(self, chat_id: str, unit: UnitRow) -> UnitRow | Held | str:
+        """The recap unit with its text, or why it is held for now, or why there can be none."""
         snapshot = self._snapshot()
         plan = snapshot.plans.get(chat_id)
         loaded = snapshot.script_of(chat_id)
         if plan is None or loaded is None:
             return "no script to build the recap from"
         self._final_round(chat_id)  # a last reading, so the recap counts every answer
+        failing = [r for r in self._store.conversation.rounds(chat_id) if r.failing]
+        if failing:
+            reason = "; ".join(
+                f"the answers on {r.network.value} cannot be read ({r.error})" for r in failing
+            )
+            return Held(f"recap held: {reason}", self._clock() + self._hold_for)
         facts = facts_for(
             self._store, plan, loaded.script, unit.network, transcript_url=self._transcript_url
         )

@@ -136,6 +136,7 @@ class Runner:
             snapshot=lambda: self._sync.snapshot,
             final_round=self.collector.round,
             clock=clock,
+            hold_for=self.collector.every * 4,
             transcript_url=transcript_url,
         )
         self._steps = Steps(

@@ -18,7 +18,7 @@ from chatbot.config import LatePolicy
 from chatbot.kinds import StepKind
 from chatbot.run import policy
 from chatbot.run.posting import Poster
-from chatbot.run.recaps import Recaps
+from chatbot.run.recaps import Held, Recaps
 from chatbot.store import ChatState, Store, UnitRow, UnitState
 
 log = structlog.get_logger("chatbot.run.steps")
@@ -90,6 +90,9 @@ class Steps:
             composed = self._recaps.compose(chat_id, unit)
             if isinstance(composed, str):
                 self._poster.close(chat_id, unit, UnitState.SKIPPED, composed)
+                return
+            if isinstance(composed, Held):
+                self._poster.retry(chat_id, unit, composed.until, composed.reason)
                 return
             unit = composed
         self._poster.post(chat_id, unit)
