@@ -285,9 +285,12 @@ def _questions(units: list[UnitRow], clock: Callable[[datetime], str]) -> list[Q
 def _when(chat: ChatRow, tz: ZoneInfo) -> str:
     start = chat.start_at + chat.shift
     end = chat.end_at + chat.shift
+    abbreviation = localtime.format_local(end, tz, "%Z")
+    # "UTC (UTC)" says nothing twice; "EST (America/New_York)" says where.
+    zone = "" if abbreviation == chat.timezone else f" ({chat.timezone})"
     return (
         f"{localtime.format_local(start, tz, '%a %d %b %Y, %H:%M')}"
-        f" to {localtime.format_local(end, tz, '%H:%M %Z')} ({chat.timezone})"
+        f" to {localtime.format_local(end, tz, '%H:%M %Z')}{zone}"
     )
 
 

@@ -297,3 +297,12 @@ def test_people_off_the_web_are_counted_but_never_shown(
     for hidden in ("NINATOKEN", "Nina Private", "nina@school.example", "Hi, Nina"):
         assert hidden not in text, f"{hidden!r} leaked into the {fmt} transcript"
     assert (transcript.questions[0].opted_out, transcript.introductions_opted_out) == (1, 1)
+
+
+def test_the_time_line_names_a_zone_once(tmp_path: Path) -> None:
+    """A UTC chat reads "... to 21:00 UTC", not "UTC (UTC)"; a New York one names its zone."""
+    store = open_store(tmp_path)
+    add_chat(store, "utc-chat", questions=QUESTIONS, timezone="UTC")
+    add_chat(store, "ny-chat", questions=QUESTIONS)
+    assert build_transcript(store, "utc-chat").when.endswith("02:00 UTC")
+    assert build_transcript(store, "ny-chat").when.endswith("EST (America/New_York)")

@@ -16,9 +16,11 @@ from chatbot.errors import RateLimited, Rejected, Transient
 from chatbot.networks.local import LocalNetwork
 from chatbot.run.posting import build_request
 from chatbot.run.runner import Runner
+from chatbot.run.sync import Sync, VisibilityPolicy
 from chatbot.script import NetworkName
 from chatbot.store import BOT_AUTHOR, ChatState, Store, UnitState
 from chatbot.testing import FailingNetwork, FakeClock
+from chatbot.text import Limits
 
 START = datetime(2030, 1, 3, 20, 0, tzinfo=UTC)
 SCRIPT = """\
@@ -341,3 +343,24 @@ def test_a_restart_after_the_answer_window_writes_a_missing_transcript(tmp_path:
         f"{CHAT}.json",
         f"{CHAT}.md",
     ]
+
+
+def test_an_unchanged_one_off_chat_is_not_replanned_at_every_sync(tmp_path: Path) -> None:
+    """A one-off's chat id equals its script id; a second sync of the same file changes nothing
+    (field report: "rescheduled" every minute)."""
+    schedules = tmp_path / "schedules"
+    schedules.mkdir()
+    (schedules / "rehearsal.yaml").write_text(textwrap.dedent(SCRIPT), encoding="utf-8")
+    clock = FakeClock(START - timedelta(hours=2))
+    store = Store.open(f"sqlite:///{tmp_path / 'state.db'}", now=clock())
+    sync = Sync(
+        store=store,
+        networks=[NetworkName.LOCAL],
+        schedules=schedules,
+        clock=clock,
+        limits=Limits,
+        visibility=VisibilityPolicy(),
+    )
+    assert sync.run() == [CHAT]
+    assert sync.run() == []
+    store.close()
