@@ -15,10 +15,9 @@ from typing import Annotated, NoReturn
 import typer
 from rich.console import Console
 
-from chatbot import logs
+from chatbot import logs, rehearsal
 from chatbot.archive import archive_folder
 from chatbot.config import LoadedConfig, check_config, load_config
-from chatbot.demo import run_demo
 from chatbot.errors import ChatbotError, Problem, ScriptError
 from chatbot.loader import check_paths
 from chatbot.networks.connect import connect
@@ -181,19 +180,54 @@ def run(
     speed: Annotated[
         float,
         typer.Option(
-            help="Rehearse: run every chat in the schedules folder now, N times faster "
-            "(60 turns an hour into a minute). The bot exits when the chats are over.",
+            help="Run every chat in the schedules folder now, N times faster, and exit when "
+            "they are over. With a Mastodon or Bluesky account configured this is refused "
+            "(it would post the whole chat in public in a minute): use `chatbot rehearse`.",
             min=1.0,
         ),
     ] = 1.0,
+    on_real_accounts: Annotated[
+        bool,
+        typer.Option(
+            "--on-real-accounts",
+            help="With --speed: rehearse on the configured accounts anyway (a test account). "
+            "Mastodon posts are then direct (seen by the bot's account only).",
+        ),
+    ] = False,
+    bluesky_posts_are_public: Annotated[
+        bool,
+        typer.Option(
+            "--bluesky-posts-are-public",
+            help="With --on-real-accounts and a Bluesky account: confirm that you know every "
+            "Bluesky post is public, so the rehearsal is posted for everyone to see.",
+        ),
+    ] = False,
+    exit_when_done: Annotated[
+        bool,
+        typer.Option(
+            "--exit-when-done",
+            help="Exit once every chat in the schedules folder is over and its answers are "
+            "in (for a single chat started by a scheduler or a test).",
+        ),
+    ] = False,
     data_dir: DataDirOption = None,
 ) -> None:
     """Run the bot: post every chat in the schedules folder on time, until stopped.
 
     Scripts are reloaded when a file changes. Stop it with Ctrl-C or SIGTERM: the
-    post in flight is finished and recorded first.
+    post in flight is finished and recorded first. To try a script, use
+    `chatbot rehearse`, which never posts anywhere.
     """
-    loaded, store = _open(config, data_dir)
+    loaded = load_config(config)
+    if data_dir is not None:
+        loaded = loaded.with_data_dir(data_dir)
+    accounts = loaded.config.accounts
+    real = [n for n, a in (("Mastodon", accounts.mastodon), ("Bluesky", accounts.bluesky)) if a]
+    visibility = VisibilityPolicy.from_account(accounts.mastodon)
+    if speed != 1.0 and real:
+        _refuse_public_rehearsal(real, on_real_accounts, bluesky_posts_are_public)
+        visibility = VisibilityPolicy.only_the_bot()
+    store = Store.open(loaded.database_url, now=datetime.now(UTC))
     logs.configure(loaded.config.log_format)
     networks = connect(loaded, store, speed=speed)
     runner = Runner(
@@ -201,7 +235,7 @@ def run(
         networks=networks,
         schedules=loaded.schedules_dir,
         late=loaded.config.late,
-        visibility=VisibilityPolicy.from_account(loaded.config.accounts.mastodon),
+        visibility=visibility,
         speed=speed,
         answer_tail=loaded.config.answer_tail,
         moderation=loaded.config.moderation,
@@ -220,16 +254,81 @@ def run(
         while not stop.wait(0.5):
             if speed != 1.0 and runner.all_over():
                 break
+            if exit_when_done and runner.all_over(answers_in=True):
+                break
     finally:
         runner.stop()
         store.close()
+
+
+def _refuse_public_rehearsal(
+    real: list[str], on_real_accounts: bool, bluesky_posts_are_public: bool
+) -> None:
+    """``run --speed`` on real accounts posts a whole chat in a minute in the community's
+    name: refused unless asked for on purpose (and, for Bluesky, confirmed)."""
+    if not on_real_accounts:
+        _fail(
+            f"--speed with a {' and a '.join(real)} account configured would post the whole "
+            "chat in public within a minute. To try a script, run "
+            "`chatbot rehearse schedules/<script>.yaml`: it plays the chat on the local "
+            "network and never posts anywhere. (To rehearse on a test account on purpose, "
+            "add --on-real-accounts.)",
+            2,
+        )
+    if "Bluesky" in real and not bluesky_posts_are_public:
+        _fail(
+            "every Bluesky post is public, so a rehearsal on the Bluesky account would be "
+            "seen by everyone. Use `chatbot rehearse`, or confirm with "
+            "--bluesky-posts-are-public.",
+            2,
+        )
+
+
+@app.command()
+def rehearse(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(metavar="SCRIPT...", help="Chat script files or folders of them."),
+    ],
+    speed: Annotated[
+        float,
+        typer.Option(
+            help="How many times faster than real time (60: an hour in a minute).", min=1.0
+        ),
+    ] = rehearsal.DEFAULT_SPEED,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            help="Where to keep the rehearsal (default: a new folder under rehearsals/).",
+            file_okay=False,
+        ),
+    ] = None,
+) -> None:
+    """Play a chat script now, at speed, on the local network: nothing is posted anywhere.
+
+    Shows every post of the chat as it would go out on each network, with
+    simulated teachers answering its questions, then the recap and the transcript.
+    No account is used, whatever the config says. This is how to check a script
+    before the night.
+    """
+    logs.configure("text", level=logging.WARNING)
+    report = check_paths(paths, datetime.now(UTC), Limits())
+    for problem in report.problems:
+        typer.echo(problem.render(), err=True)
+    if report.problems or not report.scripts:
+        _fail("fix the problems above, then rehearse again (`chatbot validate` lists them)")
+    if data_dir is None:
+        names = "-".join(s.script_id for s in report.scripts)[:60]
+        data_dir = Path("rehearsals") / f"{names}-{datetime.now(UTC):%Y%m%dT%H%M%S}"
+    raise typer.Exit(rehearsal.rehearse(report.scripts, data_dir, speed, typer.echo))
 
 
 @app.command()
 def demo(
     speed: Annotated[
         float, typer.Option(help="How many times faster than real time.", min=1.0)
-    ] = 60.0,
+    ] = rehearsal.DEFAULT_SPEED,
     data_dir: Annotated[
         Path, typer.Option("--data-dir", help="Where the demo keeps its state.", file_okay=False)
     ] = Path("demo-data"),
@@ -240,7 +339,7 @@ def demo(
     while simulated teachers introduce themselves and answer.
     """
     logs.configure("text", level=logging.WARNING)
-    raise typer.Exit(run_demo(data_dir, speed, typer.echo))
+    raise typer.Exit(rehearsal.run_demo(data_dir, speed, typer.echo))
 
 
 @app.command()

@@ -18,9 +18,8 @@ from chatbot.cli import app
 from chatbot.config import Accounts, BlueskyAccount, Config, LoadedConfig, MastodonAccount, Secret
 from chatbot.errors import AuthFailed, ConfigError, Transient
 from chatbot.networks.base import Account
-from chatbot.networks.connect import connect, connect_accounts
+from chatbot.networks.connect import connect_accounts
 from chatbot.script import NetworkName
-from chatbot.store import Store
 from chatbot.text import Limits
 
 NOW = datetime(2027, 1, 1, 12, 0, tzinfo=UTC)
@@ -230,24 +229,6 @@ def test_connect_names_a_missing_secret(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.delenv("CHECK_TOKEN", raising=False)
     with pytest.raises(ConfigError, match="CHECK_TOKEN"):
         connect_accounts(_loaded(tmp_path, bluesky=False))
-
-
-def test_fault_hook_wraps_only_when_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The test-only hold-after-post hook is off unless its variable names a network."""
-    monkeypatch.setenv("CHECK_TOKEN", "token-1")
-    monkeypatch.setenv("CHECK_PASS", "pass-1")
-    store = Store.open(f"sqlite:///{tmp_path / 'state.db'}", now=datetime.now(UTC))
-    try:
-        plain = connect(_loaded(tmp_path), store)
-        assert type(plain[NetworkName.BLUESKY]).__name__ == "BlueskyNetwork"
-        monkeypatch.setenv("CHATBOT_TEST_HOLD_AFTER_POST", "bluesky:2")
-        held = connect(_loaded(tmp_path), store)
-        assert type(held[NetworkName.BLUESKY]).__name__ == "_HoldAfterPost"
-        assert type(held[NetworkName.MASTODON]).__name__ == "MastodonNetwork"
-        for network in [*plain.values(), *held.values()]:
-            network.close()
-    finally:
-        store.close()
 
 
 def test_check_help_speaks_to_co_moderators() -> None:

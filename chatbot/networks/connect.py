@@ -2,32 +2,16 @@
 
 from __future__ import annotations
 
-import os
-import threading
 from collections.abc import Callable
 from datetime import datetime
 
-import structlog
-
 from chatbot.config import LoadedConfig
-from chatbot.networks.base import ChatThread, Collected, Network, PostRequest, Reader
+from chatbot.networks.base import Network
 from chatbot.networks.bluesky import BlueskyNetwork
 from chatbot.networks.local import LocalNetwork
 from chatbot.networks.mastodon import MastodonNetwork
-from chatbot.posts import PostRef
 from chatbot.script import NetworkName
 from chatbot.store import Store
-from chatbot.text import Limits
-
-log = structlog.get_logger("chatbot.networks")
-
-# Fault injection for the integration tests, and nothing else: with
-# CHATBOT_TEST_HOLD_AFTER_POST=<network>:<n>, the n-th post this process makes
-# on <network> is published and then held (the result is never recorded) until
-# the test kills the process. That is the window between the write-ahead intent
-# and the result which a crash must survive without posting twice.
-HOLD_AFTER_POST_ENV = "CHATBOT_TEST_HOLD_AFTER_POST"
-HOLD_SECONDS = 120.0
 
 
 def connect(
@@ -50,12 +34,6 @@ def connect(
         ),
     }
     networks.update(connect_accounts(loaded))
-    hold = os.environ.get(HOLD_AFTER_POST_ENV)
-    if hold:
-        network_name, _, nth = hold.partition(":")
-        name = NetworkName(network_name)
-        if name in networks:
-            networks[name] = _HoldAfterPost(networks[name], int(nth or 1))
     return networks
 
 
@@ -82,35 +60,3 @@ def connect_accounts(loaded: LoadedConfig) -> dict[NetworkName, Network]:
             session_dir=loaded.data_dir / "sessions",
         )
     return networks
-
-
-class _HoldAfterPost:
-    """Test-only: holds after the n-th successful post (see HOLD_AFTER_POST_ENV)."""
-
-    def __init__(self, inner: Network, nth: int) -> None:
-        self.name = inner.name
-        self._inner = inner
-        self._nth = nth
-        self._posts = 0
-
-    def limits(self) -> Limits:
-        return self._inner.limits()
-
-    def post(self, request: PostRequest) -> PostRef:
-        ref = self._inner.post(request)
-        self._posts += 1
-        if self._posts == self._nth:
-            log.warning("fault injection: holding after post", network=self.name.value, id=ref.id)
-            threading.Event().wait(HOLD_SECONDS)
-        return ref
-
-    def find(self, request: PostRequest) -> PostRef | None:
-        return self._inner.find(request)
-
-    def collect(self, thread: ChatThread, cursors: dict[str, str]) -> Collected:
-        if not isinstance(self._inner, Reader):
-            return Collected()
-        return self._inner.collect(thread, cursors)
-
-    def close(self) -> None:
-        self._inner.close()

@@ -73,8 +73,6 @@ _CHATTER = (
 class LocalNetwork:
     """The local microblog, shared by the bot and the simulated participants."""
 
-    name = NetworkName.LOCAL
-
     def __init__(
         self,
         store: Store,
@@ -85,7 +83,11 @@ class LocalNetwork:
         seed: int = 2027,
         delay_before_post: timedelta = timedelta(0),
         delay_after_post: timedelta = timedelta(0),
+        name: NetworkName = NetworkName.LOCAL,
     ) -> None:
+        """``name``: a rehearsal plays a script's Mastodon and Bluesky posts here, each
+        network's thread apart, with that network's text."""
+        self.name = name
         self._store = store
         self._clock = clock or (lambda: datetime.now(UTC))
         self._time_scale = time_scale
@@ -121,6 +123,7 @@ class LocalNetwork:
             created_at=now,
             image_alt="; ".join(a.alt for a in request.attachments) or None,
             idempotency_key=request.idempotency_key,
+            network=self.name.value,
         )
         # The participants' answers are written with it, in one transaction, with the
         # times they will appear: a restart cannot lose them or write them twice.
@@ -128,17 +131,19 @@ class LocalNetwork:
         new_id = self._store.local_posts.publish(post, answers)
         if self._delay_after:
             time.sleep(self._delay_after)  # the answer is slow to come back, as configured
-        return PostRef(NetworkName.LOCAL, str(new_id), f"local:/posts/{new_id}")
+        return PostRef(self.name, str(new_id), f"local:/posts/{new_id}")
 
     def find(self, request: PostRequest) -> PostRef | None:
         found = self._store.local_posts.find(request.idempotency_key)
-        return PostRef(NetworkName.LOCAL, str(found), f"local:/posts/{found}") if found else None
+        return PostRef(self.name, str(found), f"local:/posts/{found}") if found else None
 
     # --- reading ------------------------------------------------------------------------
 
     def posts(self, *, include_future: bool = False) -> list[LocalPost]:
-        """Posts visible now (or all of them, future ones too), oldest first."""
-        return self._store.local_posts.visible(until=None if include_future else self._clock())
+        """This network's posts visible now (or all of them, future ones too), oldest first."""
+        return self._store.local_posts.visible(
+            until=None if include_future else self._clock(), network=self.name.value
+        )
 
     def collect(self, thread: ChatThread, cursors: dict[str, str]) -> Collected:
         """The chat's posts that are visible now: with the hashtag or in the chat's thread."""
@@ -149,7 +154,7 @@ class LocalNetwork:
         posts = []
         cursor = cursors.get("posts", "")
         for post in self._store.local_posts.visible(
-            until=self._clock(), after=(since, int(after_id or 0))
+            until=self._clock(), after=(since, int(after_id or 0)), network=self.name.value
         ):
             if post.author == BOT_AUTHOR:
                 continue
@@ -163,7 +168,7 @@ class LocalNetwork:
         persona = _PERSONAS_BY_HANDLE.get(post.author)
         opt_out = "#nobot in the profile" if persona and "#nobot" in persona.bio.lower() else ""
         author = Author(
-            network=NetworkName.LOCAL,
+            network=self.name,
             id=post.author,
             handle=post.author,
             display_name=post.author_name,
@@ -171,7 +176,7 @@ class LocalNetwork:
             opt_out=opt_out,
         )
         return SeenPost(
-            network=NetworkName.LOCAL,
+            network=self.name,
             uri=post.url,
             id=str(post.id),
             url=post.url,

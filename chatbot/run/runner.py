@@ -211,10 +211,14 @@ class Runner:
         plans = self._sync.snapshot.plans.values()
         return [p.chat_id for p in sorted(plans, key=lambda p: p.start)]
 
-    def all_over(self) -> bool:
-        """Whether every planned chat is done, missed or cancelled (for rehearsals)."""
+    def all_over(self, *, answers_in: bool = False) -> bool:
+        """Whether every planned chat is done, missed or cancelled; with ``answers_in``,
+        also whether their collection has ended (their transcripts are written)."""
         chats = [self.store.chats.get(chat_id) for chat_id in self.planned_chats()]
-        return bool(chats) and all(c is not None and c.state in OVER_STATES for c in chats)
+        over = bool(chats) and all(c is not None and c.state in OVER_STATES for c in chats)
+        if over and answers_in:
+            return not any(job.id.startswith("collect:") for job in self.scheduler.get_jobs())
+        return over
 
     def guarded(self, what: str, chat_id: str | None, work: Callable[[], T]) -> T | Failed:
         """Run ``work``; an exception is logged and recorded as an event, never raised.

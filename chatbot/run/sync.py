@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import MappingProxyType
 
@@ -22,7 +22,7 @@ from chatbot.config import MastodonAccount
 from chatbot.kinds import StepKind, Visibility
 from chatbot.loader import LoadedScript, check_paths
 from chatbot.networks.base import idempotency_key
-from chatbot.plan import ChatPlan, RenderedPost, plan_chat, plan_upcoming
+from chatbot.plan import ChatPlan, RenderedPost, Step, occurrences, plan_chat, plan_upcoming
 from chatbot.script import NetworkName
 from chatbot.store import OVER_STATES, ChatState, Image, PlannedUnit, Store
 from chatbot.text import Limits
@@ -38,6 +38,7 @@ class VisibilityPolicy:
     reminders: Visibility = Visibility.PUBLIC
     chat: Visibility = Visibility.PUBLIC
     recap: Visibility = Visibility.UNLISTED
+    everything: Visibility | None = None  # a rehearsal on real accounts: every step alike
 
     @classmethod
     def from_account(cls, account: MastodonAccount | None) -> VisibilityPolicy:
@@ -45,7 +46,15 @@ class VisibilityPolicy:
             return cls()
         return cls(account.reminders_visibility, account.chat_visibility, account.recap_visibility)
 
+    @classmethod
+    def only_the_bot(cls) -> VisibilityPolicy:
+        """Mastodon's most private: a direct post that mentions no one is seen by the bot's
+        account alone (for a deliberate rehearsal on a real account)."""
+        return cls(everything=Visibility.DIRECT)
+
     def for_kind(self, kind: str) -> Visibility:
+        if self.everything is not None:
+            return self.everything
         # Unlisted posts never reach hashtag timelines, so questions are public always.
         if kind == StepKind.QUESTION:
             return Visibility.PUBLIC
@@ -100,6 +109,27 @@ def units_for(plan: ChatPlan, base_dir: Path, visibility: VisibilityPolicy) -> l
                 )
             )
     return units
+
+
+# A rehearsal starts this soon; its reminders go out one REMINDER_GAP apart before it
+# (a day's lead, even at 60 times, would be 24 minutes of waiting).
+REHEARSAL_LEAD = timedelta(seconds=4)
+REMINDER_GAP = timedelta(seconds=1)
+
+
+def accelerate(plan: ChatPlan, start: datetime, speed: float, chat_id: str) -> ChatPlan:
+    """``plan`` played from ``start``, ``speed`` times faster, as chat ``chat_id``: the same
+    posts and order; the steps before the start (reminders) one second apart just before it."""
+    before = sorted((s for s in plan.steps if s.offset < timedelta(0)), key=lambda s: s.offset)
+
+    def at(step: Step) -> datetime:
+        if step.offset < timedelta(0):
+            return start - REMINDER_GAP * (len(before) - before.index(step))
+        return start + step.offset / speed
+
+    steps = tuple(replace(step, at=at(step)) for step in plan.steps)
+    closing = max(s.at for s in steps if s.kind is StepKind.CLOSING)
+    return replace(plan, chat_id=chat_id, start=start, end=closing, steps=steps)
 
 
 class Sync:
@@ -213,21 +243,20 @@ class Sync:
         limits = self._limits()
         if self._speed == 1.0:
             return plan_upcoming(loaded.script, loaded.script_id, now, count=2, limits=limits)
+        # Accelerated (a rehearsal): the next real chat, with its real text, played now.
+        real = plan_upcoming(loaded.script, loaded.script_id, now, count=1, limits=limits)
+        if not real:  # a one-off already over: its own date
+            starts = occurrences(loaded.script, datetime.min.replace(tzinfo=UTC), 1)
+            real = [
+                plan_chat(
+                    loaded.script, loaded.script_id, starts[0] if starts else now, limits=limits
+                )
+            ]
         if self._accelerated_start is None:
-            lead = max((r.before for r in loaded.script.reminders), default=timedelta(0))
-            self._accelerated_start = now + lead / self._speed + timedelta(seconds=2)
+            self._accelerated_start = now + REHEARSAL_LEAD
         start = self._accelerated_start
         chat_id = f"{loaded.script_id}-x{self._speed:g}-{start:%Y%m%dT%H%M%S}"
-        return [
-            plan_chat(
-                loaded.script,
-                loaded.script_id,
-                start,
-                limits=limits,
-                speed=self._speed,
-                chat_id_override=chat_id,
-            )
-        ]
+        return [accelerate(real[0], start, self._speed, chat_id)]
 
     def _over(self, chat_id: str) -> bool:
         chat = self._store.chats.get(chat_id)

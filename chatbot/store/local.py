@@ -33,7 +33,11 @@ class LocalPosts(Repository):
             if others:
                 conn.execute(
                     local_posts_table.insert(),
-                    [_values(post, new_id) | {"idempotency_key": None} for post in others],
+                    [
+                        _values(post, new_id)
+                        | {"idempotency_key": None, "network": bot_post.network}
+                        for post in others
+                    ],
                 )
         return new_id
 
@@ -47,12 +51,18 @@ class LocalPosts(Repository):
             ).scalar()
 
     def visible(
-        self, *, until: datetime | None, after: tuple[datetime, int] | None = None
+        self,
+        *,
+        until: datetime | None,
+        after: tuple[datetime, int] | None = None,
+        network: str | None = None,
     ) -> list[LocalPost]:
         """Posts written up to ``until`` (None: all, future ones too), oldest first, after
-        ``after`` = (time, id) if given."""
+        ``after`` = (time, id) if given, of one played network if given."""
         c = local_posts_table.c
         query = sa.select(local_posts_table).order_by(c.created_at, c.id)
+        if network is not None:
+            query = query.where(c.network == network)
         if until is not None:
             query = query.where(c.created_at <= until)
         if after is not None:
@@ -76,6 +86,7 @@ def _values(post: LocalPost, bot_post_id: int = 0) -> dict[str, Any]:
         "root": ref(post.root),
         "created_at": post.created_at,
         "image_alt": post.image_alt,
+        "network": post.network,
     }
 
 
@@ -90,4 +101,5 @@ def _post(row: sa.Row[Any]) -> LocalPost:
         row.created_at,
         row.image_alt,
         row.idempotency_key,
+        row.network,
     )

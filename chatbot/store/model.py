@@ -183,6 +183,7 @@ class LocalPost:
     created_at: datetime
     image_alt: str | None = None
     idempotency_key: str | None = None  # the bot's posts only
+    network: str = "local"  # the network a rehearsal plays here
 
     @property
     def url(self) -> str:

@@ -122,18 +122,28 @@ events_table = sa.Table(
     sa.Column("message", sa.Text, nullable=False),
 )
 
+
+def _local_posts_v1() -> list[sa.Column[Any]]:
+    """The local network's posts table as migration 1 created it."""
+    return [
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("author", sa.String(100), nullable=False),
+        sa.Column("author_name", sa.String(200), nullable=False),
+        sa.Column("text", sa.Text, nullable=False),
+        sa.Column("reply_to", sa.Integer),
+        sa.Column("root", sa.Integer),
+        sa.Column("created_at", UtcDateTime, nullable=False, index=True),
+        sa.Column("idempotency_key", sa.String(64), unique=True),
+        sa.Column("image_alt", sa.Text),
+    ]
+
+
 local_posts_table = sa.Table(
     "local_posts",
     metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("author", sa.String(100), nullable=False),
-    sa.Column("author_name", sa.String(200), nullable=False),
-    sa.Column("text", sa.Text, nullable=False),
-    sa.Column("reply_to", sa.Integer),
-    sa.Column("root", sa.Integer),
-    sa.Column("created_at", UtcDateTime, nullable=False, index=True),
-    sa.Column("idempotency_key", sa.String(64), unique=True),
-    sa.Column("image_alt", sa.Text),
+    *_local_posts_v1(),
+    # Migration 6: a rehearsal plays several networks' threads on the local network.
+    sa.Column("network", sa.String(20), nullable=False, server_default="local"),
 )
 
 
@@ -237,9 +247,10 @@ def _create(*tables: sa.Table) -> Callable[[Connection], None]:
 
 def _create_v1(conn: Connection) -> None:
     """Migration 1: the tables as they were then (later columns come with their migration)."""
-    for table in (scripts_table, chats_table, events_table, local_posts_table):
+    for table in (scripts_table, chats_table, events_table):
         table.create(conn)
     then = sa.MetaData()
+    sa.Table("local_posts", then, *_local_posts_v1()).create(conn)
     sa.Table("chats", then, autoload_with=conn)  # for the units' foreign key
     sa.Table("units", then, *_units_v1()).create(conn)
 
@@ -285,6 +296,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         5,
         "participants who are not to be shown on the open web",
         _add_columns(participants_table, "web_opt_out"),
+    ),
+    Migration(
+        6,
+        "the local network holds several networks' threads (rehearsals)",
+        _add_columns(local_posts_table, "network"),
     ),
 )
 

@@ -13,6 +13,7 @@ import os
 import signal
 import sqlite3
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ from typing import Any
 
 import pytest
 from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[2]  # the repository, for python -m tests...
 
 IMAGE_ALT = "A blue rectangle standing in for a chart of answers"
 # Emoji and accented letters before the hashtags: facets count UTF-8 bytes.
@@ -268,11 +271,21 @@ class BotRunner:
         self.processes: list[BotProcess] = []
 
     def start(
-        self, folder: BotFolder, *args: str, extra_env: dict[str, str] | None = None
+        self,
+        folder: BotFolder,
+        *args: str,
+        extra_env: dict[str, str] | None = None,
+        hold_after_post: str | None = None,
     ) -> BotProcess:
+        """Start ``chatbot args...``; ``hold_after_post="mastodon:2"`` holds the process after
+        its second Mastodon post (see tests/holding.py) until the test kills it."""
         env = {**self.base_env, **folder.env, **(extra_env or {})}
         log = folder.root / f"bot-{len(self.processes) + 1}.log"
-        process = BotProcess([*self.command, *args], cwd=folder.root, env=env, log=log)
+        command = [*self.command, *args]
+        if hold_after_post is not None:
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+            command = [sys.executable, "-m", "tests.holding", hold_after_post, *args]
+        process = BotProcess(command, cwd=folder.root, env=env, log=log)
         self.processes.append(process)
         return process
 

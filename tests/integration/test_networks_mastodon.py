@@ -101,7 +101,7 @@ def test_kill_between_intent_and_result_then_restart_posts_once(
         ),
     )
     args = ("run", "--config", str(folder.config))
-    first = bots.start(folder, *args, extra_env={"CHATBOT_TEST_HOLD_AFTER_POST": "mastodon:2"})
+    first = bots.start(folder, *args, hold_after_post="mastodon:2")
     first.wait_for_event("fault injection: holding after post", timeout=30)
 
     q1 = next(u for u in folder.units("mastodon") if u["step_key"] == "q1")
