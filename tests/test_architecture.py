@@ -111,3 +111,44 @@ def test_no_class_is_longer_than_300_lines() -> None:
                 if lines > MAX_CLASS_LINES:
                     long[f"{path.relative_to(ROOT)}:{node.name}"] = lines
     assert long == {}
+
+
+def _environment_reads(path: Path) -> set[str]:
+    """Names of environment variables a module reads by a constant name (or a constant)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    constants = {
+        node.targets[0].id: node.value.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign)
+        and len(node.targets) == 1
+        and isinstance(node.targets[0], ast.Name)
+        and isinstance(node.value, ast.Constant)
+        and isinstance(node.value.value, str)
+    }
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        key: ast.expr | None = None
+        if isinstance(node, ast.Call) and node.args:
+            func = ast.unparse(node.func)
+            if func in ("os.environ.get", "os.getenv", "environ.get", "getenv"):
+                key = node.args[0]
+        elif isinstance(node, ast.Subscript) and ast.unparse(node.value) in ("os.environ",):
+            key = node.slice
+        if isinstance(key, ast.Constant) and isinstance(key.value, str):
+            names.add(key.value)
+        elif isinstance(key, ast.Name) and key.id in constants:
+            names.add(constants[key.id])
+        elif key is not None:
+            names.add(f"<{ast.unparse(key)}>")
+    return names
+
+
+def test_the_environment_variables_the_package_reads_are_the_documented_ones() -> None:
+    """No environment variable changes what the bot does unless the README documents it:
+    the config's location, and the variables a config names for its secrets."""
+    read = set().union(*(_environment_reads(path) for path in _modules()))
+    assert read == {"CHATBOT_CONFIG", "<self.env>"}
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Environment variables", 1)[1].split("\n## ", 1)[0]
+    assert "`CHATBOT_CONFIG`" in section
+    assert "{env: NAME}" in section
