@@ -129,3 +129,24 @@ def run_chatbot(chatbot_command: list[str], cli_env: dict[str, str]) -> RunChatb
         )
 
     return run
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Any]:
+    """A real PostgreSQL server on loopback, started the first time a test asks for it."""
+    from tests.servers import PostgresServer
+
+    with PostgresServer() as server:
+        yield server
+
+
+_databases = iter(range(1, 1_000_000))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A new, empty database: an SQLite file, and (an integration test) one on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'state.db'}"
+    server = request.getfixturevalue("postgres_server")
+    return str(server.recreate_database(f"store_{next(_databases)}"))

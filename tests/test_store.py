@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import stat
+import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,8 +22,11 @@ NOW = datetime(2030, 1, 1, 20, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store.open(f"sqlite:///{tmp_path / 'state.db'}", now=NOW)
+def store(database_url: str) -> Iterator[Store]:
+    """The same tests on SQLite and on a real PostgreSQL server."""
+    opened = Store.open(database_url, now=NOW)
+    yield opened
+    opened.close()
 
 
 def _chat(store: Store, start: datetime = NOW) -> None:
@@ -43,14 +48,15 @@ def _unit(key: str, seq: int, text: str = "hello") -> PlannedUnit:
     )
 
 
-def test_migrations_are_recorded_and_applied_once(tmp_path: Path) -> None:
+def test_migrations_are_recorded_and_applied_once(database_url: str) -> None:
     """Opening the store twice applies each migration once and records it."""
-    url = f"sqlite:///{tmp_path / 'state.db'}"
+    url = database_url
     first = Store.open(url, now=NOW)
     assert first.schema_version() == MIGRATIONS[-1].version
     first.close()
     again = Store.open(url, now=NOW)
     assert again.migrate(NOW) == []
+    again.close()
 
 
 def test_a_store_of_the_first_release_is_upgraded_with_its_units_kept(tmp_path: Path) -> None:
@@ -89,6 +95,7 @@ def test_a_store_of_the_first_release_is_upgraded_with_its_units_kept(tmp_path: 
     store = Store.open(url, now=NOW)
     assert store.schema_version() == MIGRATIONS[-1].version
     (unit,) = store.units.of_chat("c")
+    store.close()
     assert (unit.text, unit.facets, unit.image, unit.visibility) == (
         "Q1: old",
         (),
@@ -217,3 +224,27 @@ def test_failing_collection_rounds_are_counted_from_the_first_failure(store: Sto
     assert (failing.failing_since, failing.error, failing.last_ok_at) == (later, "404 again", NOW)
     recovered = conversation.record_round("c", NetworkName.MASTODON, now=NOW + timedelta(minutes=1))
     assert (recovered.failing, recovered.rounds) == (False, 4)
+
+
+def test_two_processes_migrating_at_once_both_end_up_on_the_latest_schema(
+    database_url: str,
+) -> None:
+    """Two stores opened together on a new database: each migration is applied once."""
+    results: list[int] = []
+    errors: list[BaseException] = []
+
+    def open_one() -> None:
+        try:
+            opened = Store.open(database_url, now=NOW)
+            results.append(opened.schema_version())
+            opened.close()
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_one) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    assert results == [MIGRATIONS[-1].version] * 2

@@ -89,7 +89,7 @@ class Store:
         A new SQLite file is created readable by its owner only: it holds
         participants' posts and handles.
         """
-        engine = sa.create_engine(url, future=True)
+        engine = sa.create_engine(database_url(url), future=True, pool_pre_ping=True)
         if engine.dialect.name == "sqlite":
             database = engine.url.database
             if database and database != ":memory:":
@@ -118,6 +118,14 @@ class Store:
 
     def close(self) -> None:
         self._engine.dispose()
+
+
+def database_url(url: str) -> str:
+    """An SQLAlchemy URL: ``postgresql://`` (as PostgreSQL writes it) means psycopg 3."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url.removeprefix(prefix)
+    return url
 
 
 def _private_file(path: Path) -> None:

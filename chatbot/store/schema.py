@@ -323,10 +323,12 @@ def migrate(engine: Engine, now: datetime) -> list[int]:
 
 def _migrate(engine: Engine, now: datetime) -> list[int]:
     with engine.begin() as conn:
+        _one_at_a_time(conn)
         migrations_table.create(conn, checkfirst=True)
     applied = []
     for migration in MIGRATIONS:
         with engine.begin() as conn:
+            _one_at_a_time(conn)
             done = conn.execute(
                 sa.select(migrations_table.c.version).where(
                     migrations_table.c.version == migration.version
@@ -342,6 +344,17 @@ def _migrate(engine: Engine, now: datetime) -> list[int]:
             )
             applied.append(migration.version)
     return applied
+
+
+# Any number: the key of PostgreSQL's advisory lock that serialises migrations.
+MIGRATION_LOCK = 0x6368617462  # "chatb"
+
+
+def _one_at_a_time(conn: Connection) -> None:
+    """On PostgreSQL, two processes migrating at once take turns (the lock ends with the
+    transaction); SQLite's write lock already does that."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
 
 
 def schema_version(engine: Engine) -> int:
