@@ -288,7 +288,7 @@ def _refuse_public_rehearsal(
 def rehearse(
     paths: Annotated[
         list[Path],
-        typer.Argument(metavar="SCRIPT...", help="Chat script files or folders of them."),
+        typer.Argument(metavar="SCRIPT", help="Chat script files or folders of them."),
     ],
     speed: Annotated[
         float,
@@ -305,7 +305,7 @@ def rehearse(
         ),
     ] = None,
 ) -> None:
-    """Play a chat script now, at speed, on the local network: nothing is posted anywhere.
+    """Play a chat now, at speed, on the local network: nothing is posted.
 
     Shows every post of the chat as it would go out on each network, with
     simulated teachers answering its questions, then the recap and the transcript.
@@ -441,7 +441,8 @@ def archive(
     bots are counted, never quoted, named or linked; blocked and deleted posts never
     appear. html is one self-contained page; csv has one row per answer.
     """
-    from chatbot.archive import FORMATS, build_transcript, render, write_transcript
+    from chatbot.archive import FORMATS, render, write_transcript
+    from chatbot.transcript import build_transcript
 
     fmt = output_format.lower()
     if fmt not in FORMATS:

@@ -13,10 +13,11 @@ from chatdata import add_chat, add_post, hostile_answers, open_store, person
 from markdown_it import MarkdownIt
 from typer.testing import CliRunner
 
-from chatbot.archive import FORMATS, archive_folder, build_transcript, render, write_archives
+from chatbot.archive import FORMATS, archive_folder, render, write_archives
 from chatbot.cli import app
 from chatbot.script import NetworkName
 from chatbot.store import Store
+from chatbot.transcript import build_transcript
 
 CHAT = "blchat-2030-01-02"
 QUESTIONS = (

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from chatbot.archive import build_transcript, render
+from chatbot.archive import render
 from chatbot.config import LatePolicy
 from chatbot.errors import NetworkError, Transient
 from chatbot.networks.base import ChatThread, Collected, PostRequest
@@ -22,6 +22,7 @@ from chatbot.status import build_status, render_answers, render_status
 from chatbot.store import BOT_AUTHOR, Store, UnitState
 from chatbot.testing import FakeClock
 from chatbot.text import Limits
+from chatbot.transcript import build_transcript
 
 START = datetime(2030, 1, 3, 20, 0, tzinfo=UTC)
 CHAT = "held"

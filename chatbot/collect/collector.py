@@ -12,9 +12,11 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import structlog
 
+from chatbot.archive import transcript_missing
 from chatbot.collect.attribution import (
     ChatView,
     host_handles,
@@ -111,6 +113,21 @@ class Collector:
     def window_end(self, chat: ChatRow) -> datetime:
         """Until when a chat's answers are read: its end, moved by its shift, and the tail."""
         return chat.end_at + chat.shift + self._answer_tail
+
+    def to_resume(self, archive_dir: Path | None) -> tuple[list[str], list[str]]:
+        """After a restart: the chats to read again (inside their answer window), and the
+        finished chats whose transcript was never written."""
+        now = self._clock()
+        collecting, unwritten = [], []
+        for chat in self._store.chats.list([ChatState.RUNNING, ChatState.DONE]):
+            units = self._store.units.of_chat(chat.chat_id)
+            if not any(u.state is UnitState.POSTED for u in units):
+                continue
+            if chat.state is ChatState.RUNNING or now <= self.window_end(chat):
+                collecting.append(chat.chat_id)
+            elif archive_dir and transcript_missing(archive_dir, chat.chat_id):
+                unwritten.append(chat.chat_id)
+        return collecting, unwritten
 
     def _round(self, chat_id: str) -> datetime | None:
         chat = self._store.chats.get(chat_id)

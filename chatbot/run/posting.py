@@ -23,7 +23,7 @@ from chatbot.networks.base import Attachment, Network, PostRequest
 from chatbot.posts import PostRef
 from chatbot.run import policy
 from chatbot.script import NetworkName
-from chatbot.store import Store, UnitRow, UnitState
+from chatbot.store import Fence, Store, UnitRow, UnitState
 
 log = structlog.get_logger("chatbot.run.posting")
 Clock = Callable[[], datetime]
@@ -89,13 +89,15 @@ class Poster:
         self._wait = quick_retry_wait or tenacity.wait_exponential_jitter(multiplier=0.5, max=2)
         self._on_posted = on_posted
 
-    def post(self, chat_id: str, unit: UnitRow) -> None:
+    def post(self, chat_id: str, unit: UnitRow, fence: Fence | None = None) -> None:
         """Post ``unit`` now: intent, call (retried briefly), then the result or a retry."""
         chat = self._store.chats.get(chat_id)
         request = build_request(self._store.units.of_chat(chat_id), unit)
         # Write-ahead: the intent is committed before the call, so a crash right
         # after the call is re-sent with the same idempotency key, never twice.
-        self._store.units.mark_intent(chat_id, unit.step_key, unit.network, now=self._clock())
+        self._store.units.mark_intent(
+            chat_id, unit.step_key, unit.network, now=self._clock(), fence=fence
+        )
         try:
             ref = self._call(self._networks[unit.network], request)
         except RateLimited as exc:
@@ -104,12 +106,12 @@ class Poster:
             )
         except Transient as exc:
             delay = RETRY_BACKOFF[min(unit.attempts, len(RETRY_BACKOFF) - 1)]
-            self.retry(chat_id, unit, self._clock() + delay, f"network trouble: {exc}")
+            self.retry(chat_id, unit, self._clock() + delay, f"network trouble: {exc}", fence)
         except (AuthFailed, Rejected, NetworkError) as exc:
-            self.close(chat_id, unit, UnitState.FAILED, f"{type(exc).__name__}: {exc}")
+            self.close(chat_id, unit, UnitState.FAILED, f"{type(exc).__name__}: {exc}", fence)
         else:
             now = self._clock()
-            self._store.units.mark_posted(chat_id, unit.step_key, ref, now=now)
+            self._store.units.mark_posted(chat_id, unit.step_key, ref, now=now, fence=fence)
             self._on_posted(chat_id)
             late = (now - policy.due_at(chat, unit)).total_seconds() if chat else 0.0
             log.info(
@@ -121,23 +123,34 @@ class Poster:
                 late_ms=round(late * 1000),
             )
 
-    def reconcile(self, chat_id: str, unit: UnitRow, reason: str) -> None:
+    def reconcile(
+        self, chat_id: str, unit: UnitRow, reason: str, fence: Fence | None = None
+    ) -> None:
         """An attempt's result was never recorded and it is too late to post: record what
         the network holds, or close the unit with ``reason``."""
         request = build_request(self._store.units.of_chat(chat_id), unit)
         ref = self._networks[unit.network].find(request)
         if ref is None:
-            self.close(chat_id, unit, UnitState.SKIPPED, reason)
+            self.close(chat_id, unit, UnitState.SKIPPED, reason, fence)
             return
-        self._store.units.mark_posted(chat_id, unit.step_key, ref, now=self._clock())
+        self._store.units.mark_posted(chat_id, unit.step_key, ref, now=self._clock(), fence=fence)
         log.info(
             "reconciled", chat=chat_id, step=unit.step_key, network=unit.network.value, url=ref.url
         )
 
-    def retry(self, chat_id: str, unit: UnitRow, at: datetime, reason: str) -> None:
+    def retry(
+        self,
+        chat_id: str,
+        unit: UnitRow,
+        at: datetime,
+        reason: str,
+        fence: Fence | None = None,
+    ) -> None:
         """Try the unit again at ``at``; the intent stays (the post may exist)."""
         now = self._clock()
-        self._store.units.mark_retry(chat_id, unit.step_key, unit.network, at, reason, now=now)
+        self._store.units.mark_retry(
+            chat_id, unit.step_key, unit.network, at, reason, now=now, fence=fence
+        )
         log.warning(
             "will retry",
             chat=chat_id,
@@ -155,10 +168,19 @@ class Poster:
             now=now,
         )
 
-    def close(self, chat_id: str, unit: UnitRow, state: UnitState, reason: str) -> None:
+    def close(
+        self,
+        chat_id: str,
+        unit: UnitRow,
+        state: UnitState,
+        reason: str,
+        fence: Fence | None = None,
+    ) -> None:
         """A unit ends without a post (skipped or failed): stored, logged, shown in status."""
         now = self._clock()
-        self._store.units.mark_done(chat_id, unit.step_key, unit.network, state, reason, now=now)
+        self._store.units.mark_done(
+            chat_id, unit.step_key, unit.network, state, reason, now=now, fence=fence
+        )
         failed = state is UnitState.FAILED
         (log.error if failed else log.warning)(
             "post failed" if failed else "skipped",

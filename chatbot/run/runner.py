@@ -28,7 +28,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
 
-from chatbot.archive import transcript_missing, write_archives
+from chatbot.archive import write_archives
 from chatbot.collect.collector import ChatSetup, Collector
 from chatbot.config import LatePolicy
 from chatbot.loader import LoadedScript
@@ -36,11 +36,12 @@ from chatbot.networks.base import Network
 from chatbot.run.controls import Controls
 from chatbot.run.posting import RETRY_BACKOFF, Poster
 from chatbot.run.recaps import Recaps
+from chatbot.run.replica import LEASE_TTL, Replica
 from chatbot.run.steps import Steps
 from chatbot.run.sync import Sync, VisibilityPolicy
 from chatbot.run.watcher import WATCH_RESTART, Watcher
 from chatbot.script import Moderation, NetworkName
-from chatbot.store import OVER_STATES, ChatState, Store, UnitState
+from chatbot.store import OVER_STATES, ChatState, LeaseLost, LeaseRow, Store
 from chatbot.text import Limits
 
 log = structlog.get_logger("chatbot.runner")
@@ -53,6 +54,8 @@ COLLECT_EVERY = timedelta(seconds=15)
 MIN_COLLECT_EVERY = timedelta(seconds=0.5)
 # After a failed job, or a watcher that stopped, the work is tried again this much later.
 AFTER_FAILURE = RETRY_BACKOFF[-1]
+# A chat another replica holds is looked at again just after its lease expires.
+LEASE_RETRY = timedelta(seconds=1)
 
 
 def _utcnow() -> datetime:
@@ -88,6 +91,8 @@ class Runner:
         transcript_url: str = "",
         archive_dir: Path | None = None,
         watch_restart: timedelta = WATCH_RESTART,
+        data_dir: Path | None = None,
+        lease_ttl: timedelta = LEASE_TTL,
     ) -> None:
         self.store = store
         self.networks = dict(networks)
@@ -103,6 +108,7 @@ class Runner:
         self._chat_locks: dict[str, threading.Lock] = {}
         self._locks_lock = threading.Lock()
         self._sync_lock = threading.Lock()
+        self.replica = Replica(store, clock, ttl=lease_ttl, folder=data_dir)
         self._sync = Sync(
             store=store,
             networks=list(self.networks),
@@ -167,6 +173,7 @@ class Runner:
     def start(self) -> None:
         """Load the scripts, book every chat's next wake-up, start the clock and the watcher."""
         self.scheduler.start()
+        self.replica.started()
         self.sync()
         self.guarded("resuming collection", None, self._resume_collection)
         self.scheduler.add_job(
@@ -174,6 +181,14 @@ class Runner:
             "interval",
             seconds=SYNC_INTERVAL.total_seconds(),
             id="sync",
+            replace_existing=True,
+            misfire_grace_time=None,
+        )
+        self.scheduler.add_job(
+            lambda: self.guarded("the heartbeat", None, self.replica.beat),
+            "interval",
+            seconds=self.replica.ttl.total_seconds() / 3,
+            id="heartbeat",
             replace_existing=True,
             misfire_grace_time=None,
         )
@@ -196,6 +211,7 @@ class Runner:
         """Finish the call in flight, record it, and stop. New work is not started."""
         self._stopping.set()
         self.scheduler.shutdown(wait=True)
+        self.guarded("handing over the leases", None, self.replica.stopped)
         if self._watcher is not None:
             self._watcher.join(timeout=2)
         for network in self.networks.values():
@@ -264,21 +280,38 @@ class Runner:
         self._book("chat", self.chat_job, chat_id, when)
 
     def advance(self, chat_id: str) -> datetime | None:
-        """Do what is due for the chat now, under its lock; returns when to look again."""
+        """Do what is due for the chat now, under its lock and its lease; returns when to
+        look again (for another replica's lease: when it expires, to take over then)."""
         with self._lock(chat_id):
-            return self._steps.advance(chat_id)
+            lease = self.replica.lease(chat_id)
+            if isinstance(lease, LeaseRow):
+                return lease.expires_at + LEASE_RETRY
+            return self._steps.advance(chat_id, lease)
 
     def collect(self, chat_id: str) -> datetime | None:
-        """One collection round for the chat now; returns when to read again (None: over)."""
+        """One collection round for the chat now, if this replica holds the chat; returns
+        when to read again (None: collection is over)."""
+        lease = self.replica.lease(chat_id)
+        if isinstance(lease, LeaseRow):
+            return lease.expires_at + LEASE_RETRY
         return self.collector.round(chat_id)
 
     def chat_job(self, chat_id: str) -> None:
         """The chat's scheduled job: do what is due, then book the next wake-up."""
-        wake_at = self.guarded("the chat job", chat_id, lambda: self.advance(chat_id))
+        wake_at = self.guarded("the chat job", chat_id, lambda: self._advance_fenced(chat_id))
         if isinstance(wake_at, Failed):
             wake_at = self.clock() + AFTER_FAILURE
         if wake_at is not None:
             self.wake(chat_id, wake_at)
+
+    def _advance_fenced(self, chat_id: str) -> datetime | None:
+        try:
+            return self.advance(chat_id)
+        except LeaseLost as exc:
+            # Another replica took the chat while this one was away: it carries on; this
+            # one looks again once a lease could be its own.
+            log.warning("lease lost", chat=chat_id, replica=self.replica.name, reason=str(exc))
+            return self.clock() + self.replica.ttl
 
     def collect_job(self, chat_id: str) -> None:
         """The chat's scheduled collection job: one round, then book the next one."""
@@ -328,17 +361,11 @@ class Runner:
     def _resume_collection(self) -> None:
         """After a restart: chats still inside their answer window are read again, and a
         finished chat whose transcript was never written gets it now."""
-        now = self.clock()
-        for chat in self.store.chats.list([ChatState.RUNNING, ChatState.DONE]):
-            units = self.store.units.of_chat(chat.chat_id)
-            if not any(u.state is UnitState.POSTED for u in units):
-                continue
-            if chat.state is ChatState.RUNNING or now <= self.collector.window_end(chat):
-                self._ensure_collecting(chat.chat_id)
-            elif self.archive_dir is not None and transcript_missing(
-                self.archive_dir, chat.chat_id
-            ):
-                self._write_transcript(chat.chat_id)
+        collecting, unwritten = self.collector.to_resume(self.archive_dir)
+        for chat_id in collecting:
+            self._ensure_collecting(chat_id)
+        for chat_id in unwritten:
+            self._write_transcript(chat_id)
 
     def _write_transcript(self, chat_id: str) -> None:
         if self.archive_dir is not None:

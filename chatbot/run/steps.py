@@ -19,7 +19,7 @@ from chatbot.kinds import StepKind
 from chatbot.run import policy
 from chatbot.run.posting import Poster
 from chatbot.run.recaps import Held, Recaps
-from chatbot.store import ChatState, Store, UnitRow, UnitState
+from chatbot.store import ChatState, Fence, Store, UnitRow, UnitState
 
 log = structlog.get_logger("chatbot.run.steps")
 Clock = Callable[[], datetime]
@@ -45,8 +45,12 @@ class Steps:
         self._recaps = recaps
         self._stopping = stopping
 
-    def advance(self, chat_id: str) -> datetime | None:
-        """Do everything due for the chat now; return when to look again (None: nothing left)."""
+    def advance(self, chat_id: str, fence: Fence | None = None) -> datetime | None:
+        """Do everything due for the chat now; return when to look again (None: nothing left).
+
+        Under ``fence`` (the chat's lease), every write is refused once another replica
+        holds the chat: :class:`~chatbot.store.LeaseLost` then ends the work.
+        """
         while not self._stopping.is_set():
             chat = self._store.chats.get(chat_id)
             if chat is None:
@@ -73,26 +77,26 @@ class Steps:
             for action in decision.actions:
                 if self._stopping.is_set():
                     break
-                self._execute(chat_id, action)
+                self._execute(chat_id, action, fence)
         return None
 
-    def _execute(self, chat_id: str, action: policy.Action) -> None:
+    def _execute(self, chat_id: str, action: policy.Action, fence: Fence | None) -> None:
         unit = action.unit
         if isinstance(action, policy.Skip):
-            self._poster.close(chat_id, unit, UnitState.SKIPPED, action.reason)
+            self._poster.close(chat_id, unit, UnitState.SKIPPED, action.reason, fence)
         elif isinstance(action, policy.Reconcile):
-            self._poster.reconcile(chat_id, unit, action.reason)
+            self._poster.reconcile(chat_id, unit, action.reason, fence)
         else:
-            self._post(chat_id, unit)
+            self._post(chat_id, unit, fence)
 
-    def _post(self, chat_id: str, unit: UnitRow) -> None:
+    def _post(self, chat_id: str, unit: UnitRow, fence: Fence | None) -> None:
         if unit.kind == StepKind.RECAP and not unit.text:
             composed = self._recaps.compose(chat_id, unit)
             if isinstance(composed, str):
-                self._poster.close(chat_id, unit, UnitState.SKIPPED, composed)
+                self._poster.close(chat_id, unit, UnitState.SKIPPED, composed, fence)
                 return
             if isinstance(composed, Held):
-                self._poster.retry(chat_id, unit, composed.until, composed.reason)
+                self._poster.retry(chat_id, unit, composed.until, composed.reason, fence)
                 return
             unit = composed
-        self._poster.post(chat_id, unit)
+        self._poster.post(chat_id, unit, fence)

@@ -10,7 +10,8 @@ out one repository per part of the state:
 - ``conversation``: participants, posts, answers, cursors, collection rounds;
 - ``events``: what ``chatbot status`` shows;
 - ``reports``: read-only queries for transcripts, recaps and statistics;
-- ``local_posts``: the embedded local network's own posts.
+- ``local_posts``: the embedded local network's own posts;
+- ``leases``: which replica acts for each chat (fencing tokens), heartbeats, accounts.
 
 Nothing here reads the clock: every write takes ``now`` from the caller.
 """
@@ -28,6 +29,7 @@ import sqlalchemy as sa
 from chatbot.store.chats import Chats
 from chatbot.store.conversation import Conversation
 from chatbot.store.events import Events
+from chatbot.store.leases import Fence, LeaseLost, LeaseRow, Leases
 from chatbot.store.local import BOT_AUTHOR, LocalPosts
 from chatbot.store.model import (
     DONE_STATES,
@@ -57,7 +59,10 @@ __all__ = [
     "ChatRow",
     "ChatState",
     "EventRow",
+    "Fence",
     "Image",
+    "LeaseLost",
+    "LeaseRow",
     "LocalPost",
     "PlannedUnit",
     "RoundRow",
@@ -81,6 +86,7 @@ class Store:
         self.events = Events(engine)
         self.reports = Reports(engine)
         self.local_posts = LocalPosts(engine)
+        self.leases = Leases(engine)
 
     @classmethod
     def open(cls, url: str, *, now: datetime) -> Store:

@@ -230,6 +230,42 @@ collection_table = sa.Table(
 )
 
 
+leases_table = sa.Table(
+    "leases",
+    metadata,
+    # Which replica acts for a chat. The token grows at every change of holder, and every
+    # write of a post's intent or result checks it (fencing): a replica that lost the
+    # lease while paused cannot post or record for the chat when it wakes.
+    sa.Column("chat_id", sa.String(200), primary_key=True),
+    sa.Column("holder", sa.String(200), nullable=False),
+    sa.Column("token", sa.Integer, nullable=False),
+    sa.Column("acquired_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+)
+
+replicas_table = sa.Table(
+    "replicas",
+    metadata,
+    # Each running bot's heartbeat, for `chatbot health` and the metrics.
+    sa.Column("holder", sa.String(200), primary_key=True),
+    sa.Column("started_at", UtcDateTime, nullable=False),
+    sa.Column("beat_at", UtcDateTime, nullable=False),
+    sa.Column("stopped_at", UtcDateTime),
+    sa.Column("lost_lease_at", UtcDateTime),  # a lease it held was taken while it was away
+    sa.Column("lost_chat", sa.String(200)),
+)
+
+accounts_table = sa.Table(
+    "accounts",
+    metadata,
+    # Whether each network account's credentials last worked.
+    sa.Column("network", sa.String(20), primary_key=True),
+    sa.Column("last_ok_at", UtcDateTime),
+    sa.Column("auth_failed_at", UtcDateTime),  # null once a call succeeds again
+    sa.Column("error", sa.Text, nullable=False, server_default=""),
+)
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
@@ -301,6 +337,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         6,
         "the local network holds several networks' threads (rehearsals)",
         _add_columns(local_posts_table, "network"),
+    ),
+    Migration(
+        7,
+        "replicas: leases with fencing tokens, heartbeats, account health",
+        _create(leases_table, replicas_table, accounts_table),
     ),
 )
 

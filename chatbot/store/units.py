@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from chatbot.kinds import StepKind, Visibility
 from chatbot.posts import PostRef
 from chatbot.script import NetworkName
+from chatbot.store.leases import Fence, LeaseLost
 from chatbot.store.model import Image, PlannedUnit, UnitRow, UnitState
 from chatbot.store.repository import Repository
 from chatbot.store.schema import UtcDateTime, units_table
@@ -126,38 +127,53 @@ class Units(Repository):
         return unit_row(row) if row else None
 
     def mark_intent(
-        self, chat_id: str, step_key: str, network: NetworkName, *, now: datetime
+        self,
+        chat_id: str,
+        step_key: str,
+        network: NetworkName,
+        *,
+        now: datetime,
+        fence: Fence | None = None,
     ) -> None:
         """Write-ahead: the post is about to be sent (committed before the network call)."""
         with self._tx() as conn:
-            conn.execute(
-                units_table.update()
-                .where(_where(chat_id, step_key, network))
-                .values(
-                    state=UnitState.INTENT,
-                    intent_at=sa.func.coalesce(
-                        units_table.c.intent_at, sa.literal(now, UtcDateTime())
-                    ),
-                    attempts=units_table.c.attempts + 1,
-                    updated_at=now,
-                )
+            _set(
+                conn,
+                chat_id,
+                step_key,
+                network,
+                fence=fence,
+                state=UnitState.INTENT,
+                intent_at=sa.func.coalesce(units_table.c.intent_at, sa.literal(now, UtcDateTime())),
+                attempts=units_table.c.attempts + 1,
+                updated_at=now,
             )
 
-    def mark_posted(self, chat_id: str, step_key: str, ref: PostRef, *, now: datetime) -> None:
+    def mark_posted(
+        self,
+        chat_id: str,
+        step_key: str,
+        ref: PostRef,
+        *,
+        now: datetime,
+        fence: Fence | None = None,
+    ) -> None:
+        """The post exists: its reference is recorded."""
         with self._tx() as conn:
-            conn.execute(
-                units_table.update()
-                .where(_where(chat_id, step_key, ref.network))
-                .values(
-                    state=UnitState.POSTED,
-                    remote_id=ref.id,
-                    remote_url=ref.url,
-                    remote_cid=ref.cid,
-                    posted_at=now,
-                    retry_at=None,
-                    reason="",
-                    updated_at=now,
-                )
+            _set(
+                conn,
+                chat_id,
+                step_key,
+                ref.network,
+                fence=fence,
+                state=UnitState.POSTED,
+                remote_id=ref.id,
+                remote_url=ref.url,
+                remote_cid=ref.cid,
+                posted_at=now,
+                retry_at=None,
+                reason="",
+                updated_at=now,
             )
 
     def mark_retry(
@@ -169,10 +185,12 @@ class Units(Repository):
         reason: str,
         *,
         now: datetime,
+        fence: Fence | None = None,
     ) -> None:
         """The call failed in a way worth retrying; the intent stays (the post may exist)."""
+        values = {"retry_at": retry_at, "reason": reason, "updated_at": now}
         with self._tx() as conn:
-            _set(conn, chat_id, step_key, network, retry_at=retry_at, reason=reason, updated_at=now)
+            _set(conn, chat_id, step_key, network, fence=fence, **values)
 
     def mark_done(
         self,
@@ -183,11 +201,12 @@ class Units(Repository):
         reason: str,
         *,
         now: datetime,
+        fence: Fence | None = None,
     ) -> None:
         """Close a unit without a post: skipped, failed or cancelled, with the reason."""
         values = {"state": state.value, "reason": reason, "retry_at": None, "updated_at": now}
         with self._tx() as conn:
-            _set(conn, chat_id, step_key, network, **values)
+            _set(conn, chat_id, step_key, network, fence=fence, **values)
 
     def cancel_pending(self, chat_id: str, reason: str, *, now: datetime) -> int:
         with self._tx() as conn:
@@ -226,10 +245,23 @@ class Units(Repository):
 
 
 def _set(
-    conn: sa.Connection, chat_id: str, step_key: str, network: NetworkName, **values: Any
+    conn: sa.Connection,
+    chat_id: str,
+    step_key: str,
+    network: NetworkName,
+    *,
+    fence: Fence | None = None,
+    **values: Any,
 ) -> None:
-    """Update one unit's columns."""
-    conn.execute(units_table.update().where(_where(chat_id, step_key, network)).values(**values))
+    """Update one unit's columns; under ``fence``, only while that lease still holds."""
+    where = [_where(chat_id, step_key, network)]
+    if fence is not None:
+        where.append(fence.holds())
+    if not conn.execute(units_table.update().where(*where).values(**values)).rowcount and fence:
+        raise LeaseLost(
+            f"another replica holds chat {chat_id} now: {step_key} on {network.value} "
+            "was not recorded here"
+        )
 
 
 def _where(chat_id: str, step_key: str, network: NetworkName) -> sa.ColumnElement[bool]:

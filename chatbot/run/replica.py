@@ -1,0 +1,103 @@
+"""This process as one replica among those sharing a database: its name, its leases, its pulse.
+
+Every ``chatbot run`` is a replica with a name of its own (host, process, a
+nonce). It acts for a chat only while it holds the chat's lease
+(:mod:`chatbot.store.leases`), renews its leases and records a heartbeat every
+few seconds, and releases its leases when it stops cleanly. The name and the
+process id are written to ``data_dir/replica.json`` for ``chatbot health``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import structlog
+
+from chatbot.store import OVER_STATES, Fence, LeaseRow, Store
+
+log = structlog.get_logger("chatbot.run.replica")
+Clock = Callable[[], datetime]
+
+# A lease lasts this long unless renewed; renewed every third of it.
+LEASE_TTL = timedelta(seconds=30)
+REPLICA_FILE = "replica.json"
+
+
+def replica_name() -> str:
+    """``host:pid:nonce``: unique to this process, and says where it runs."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def holder_gone(holder: str) -> bool:
+    """Whether a lease's holder is known to be dead: a process of this host that is not
+    running, or an earlier life of this very process id (a restarted container)."""
+    host, _, rest = holder.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return True  # the same pid under another name: a life of this process before it
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, someone else's
+    return False
+
+
+class Replica:
+    """Leases and heartbeat of this process."""
+
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        *,
+        name: str | None = None,
+        ttl: timedelta = LEASE_TTL,
+        folder: Path | None = None,
+    ) -> None:
+        self.name = name or replica_name()
+        self.ttl = ttl
+        self._store = store
+        self._clock = clock
+        self._started_at = clock()
+        self._folder = folder
+
+    def lease(self, chat_id: str) -> Fence | LeaseRow:
+        """Take or renew the chat's lease (a Fence), or the lease another replica holds."""
+        return self._store.leases.acquire(
+            chat_id, self.name, now=self._clock(), ttl=self.ttl, gone=holder_gone
+        )
+
+    def beat(self) -> None:
+        """Record that this replica is alive, and renew the leases it holds on open chats."""
+        now = self._clock()
+        self._store.leases.beat(self.name, now=now, started_at=self._started_at)
+        open_chats = {c.chat_id for c in self._store.chats.list() if c.state not in OVER_STATES}
+        for lease in self._store.leases.of_chats():
+            if lease.holder == self.name and lease.chat_id in open_chats:
+                self.lease(lease.chat_id)
+
+    def started(self) -> None:
+        self.beat()
+        if self._folder is not None:
+            self._folder.mkdir(parents=True, exist_ok=True)
+            (self._folder / REPLICA_FILE).write_text(
+                json.dumps({"name": self.name, "pid": os.getpid()}), encoding="utf-8"
+            )
+        log.info("replica started", replica=self.name)
+
+    def stopped(self) -> None:
+        """Hand the leases over at once: another replica need not wait for them to expire."""
+        now = self._clock()
+        self._store.leases.release(self.name, now=now)
+        self._store.leases.stopped(self.name, now=now)
