@@ -62,6 +62,23 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _scheduler() -> BackgroundScheduler:
+    """APScheduler, set so that the late policy decides about late jobs, not it."""
+    return BackgroundScheduler(
+        timezone=UTC,
+        executors={"default": ThreadPoolExecutor(max_workers=4)},
+        job_defaults={
+            # APScheduler's default grace of 1 s silently drops a job that
+            # starts later than that; the late policy decides instead.
+            "misfire_grace_time": None,
+            "coalesce": True,
+            # A chat job may re-book itself while still finishing; the
+            # per-chat lock keeps runs of one chat strictly one at a time.
+            "max_instances": 3,
+        },
+    )
+
+
 class Failed:
     """What :meth:`Runner.guarded` returns when the work raised (it was logged and recorded)."""
 
@@ -154,19 +171,7 @@ class Runner:
             stopping=self._stopping,
         )
         self.controls = Controls(store=store, clock=clock, lock_of=self._lock, wake=self.wake)
-        self.scheduler = BackgroundScheduler(
-            timezone=UTC,
-            executors={"default": ThreadPoolExecutor(max_workers=4)},
-            job_defaults={
-                # APScheduler's default grace of 1 s silently drops a job that
-                # starts later than that; the late policy decides instead.
-                "misfire_grace_time": None,
-                "coalesce": True,
-                # A chat job may re-book itself while still finishing; the
-                # per-chat lock keeps runs of one chat strictly one at a time.
-                "max_instances": 3,
-            },
-        )
+        self.scheduler = _scheduler()
 
     # --- lifecycle ------------------------------------------------------------------------
 
