@@ -241,6 +241,7 @@ def run(
         moderation=loaded.config.moderation,
         transcript_url=loaded.config.transcript_url,
         archive_dir=archive_folder(loaded.data_dir),
+        data_dir=loaded.data_dir,
     )
     stop = threading.Event()
 
@@ -548,6 +549,30 @@ def status(config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
         typer.echo(render_status(report))
     finally:
         store.close()
+
+
+@app.command()
+def health(config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
+    """Check that the running bot is doing its job (for a container's health check).
+
+    Reads what the bot records, never calls a network. Fails (exit 1), naming the
+    cause, when the scheduler has not run a job it should have, the store cannot be
+    written, an account's credentials were refused, a running chat's answers have not
+    been readable for 10 minutes, or the bot lost a chat's lease to another replica.
+    """
+    from chatbot.health import check_health
+    from chatbot.health import render as render_health
+
+    loaded, store = _open(config, data_dir)
+    try:
+        findings = check_health(
+            store, loaded.data_dir, datetime.now(UTC), step_grace=loaded.config.late.step_grace
+        )
+    finally:
+        store.close()
+    typer.echo(render_health(findings))
+    if not all(f.ok for f in findings):
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -24,7 +24,7 @@ from chatbot.collect.attribution import (
     merge_moderation,
     view_for,
 )
-from chatbot.errors import NetworkError, RateLimited
+from chatbot.errors import AuthFailed, NetworkError, RateLimited
 from chatbot.kinds import StepKind
 from chatbot.networks.base import ChatThread, Collected, Network, Reader
 from chatbot.plan import ChatPlan
@@ -187,6 +187,7 @@ class Collector:
         stats = ingest(self._store, view, collected, now=now)
         self._store.conversation.save_cursors(chat.chat_id, name, collected.cursors, now=now)
         self._store.conversation.record_round(chat.chat_id, name, now=now)
+        self._store.leases.account_ok(name.value, now=now)
         if stats.new or stats.changed or stats.deleted:
             log.info(
                 "collected",
@@ -214,6 +215,8 @@ class Collector:
                 "collection will retry", chat=chat_id, network=network.value, error=str(exc)
             )
         self._store.conversation.record_round(chat_id, network, error=str(exc), now=now)
+        if isinstance(exc, AuthFailed):
+            self._store.leases.account_refused(network.value, str(exc), now=now)
         if isinstance(exc, RateLimited) and exc.status is None:
             return  # our own pacing, not the server's refusal: routine in a busy chat
         self._store.events.add("warning", reason, chat_id=chat_id, network=network, now=now)

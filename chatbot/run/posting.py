@@ -108,10 +108,13 @@ class Poster:
             delay = RETRY_BACKOFF[min(unit.attempts, len(RETRY_BACKOFF) - 1)]
             self.retry(chat_id, unit, self._clock() + delay, f"network trouble: {exc}", fence)
         except (AuthFailed, Rejected, NetworkError) as exc:
+            if isinstance(exc, AuthFailed):
+                self._store.leases.account_refused(unit.network.value, str(exc), now=self._clock())
             self.close(chat_id, unit, UnitState.FAILED, f"{type(exc).__name__}: {exc}", fence)
         else:
             now = self._clock()
             self._store.units.mark_posted(chat_id, unit.step_key, ref, now=now, fence=fence)
+            self._store.leases.account_ok(unit.network.value, now=now)
             self._on_posted(chat_id)
             late = (now - policy.due_at(chat, unit)).total_seconds() if chat else 0.0
             log.info(

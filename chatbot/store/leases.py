@@ -180,6 +180,13 @@ class Leases(Repository):
                 )
             ]
 
+    def probe(self, *, now: datetime) -> None:
+        """A write that changes nothing, to prove the store takes writes (``chatbot health``)."""
+        with self._tx() as conn:
+            conn.execute(
+                replicas_table.update().where(replicas_table.c.holder == "").values(beat_at=now)
+            )
+
     # --- accounts -------------------------------------------------------------------------
 
     def account_ok(self, network: str, *, now: datetime) -> None:
