@@ -168,9 +168,7 @@ DataDirOption = Annotated[
 
 
 def _open(config: Path | None, data_dir: Path | None) -> tuple[LoadedConfig, Store]:
-    loaded = load_config(config)
-    if data_dir is not None:
-        loaded = loaded.with_data_dir(data_dir)
+    loaded = _loaded(config, data_dir)
     return loaded, Store.open(loaded.database_url, now=datetime.now(UTC))
 
 
@@ -218,9 +216,7 @@ def run(
     post in flight is finished and recorded first. To try a script, use
     `chatbot rehearse`, which never posts anywhere.
     """
-    loaded = load_config(config)
-    if data_dir is not None:
-        loaded = loaded.with_data_dir(data_dir)
+    loaded = _loaded(config, data_dir)
     accounts = loaded.config.accounts
     real = [n for n, a in (("Mastodon", accounts.mastodon), ("Bluesky", accounts.bluesky)) if a]
     visibility = VisibilityPolicy.from_account(accounts.mastodon)
@@ -549,6 +545,90 @@ def status(config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
         typer.echo(render_status(report))
     finally:
         store.close()
+
+
+db_app = typer.Typer(
+    help="The bot's database: bring it up to date, back it up, move it to PostgreSQL.",
+    no_args_is_help=True,
+)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+def db_upgrade(config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
+    """Bring the database's tables up to date.
+
+    The bot also does this when it starts. Back the database up first
+    (`chatbot db backup`).
+    """
+    loaded = _loaded(config, data_dir)
+    store = Store.open(loaded.database_url, now=datetime.now(UTC))
+    typer.echo(f"the database is at schema version {store.schema_version()}")
+    store.close()
+
+
+@db_app.command("backup")
+def db_backup(
+    to: Annotated[
+        Path,
+        typer.Option(
+            "--to", help="The backup file to write (it is readable by you only).", dir_okay=False
+        ),
+    ],
+    config: ConfigOption = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Copy an SQLite database to a file, safely while the bot runs.
+
+    For PostgreSQL, use PostgreSQL's own tool:
+    pg_dump --format=custom --file=chatbot.dump DATABASE_URL
+    """
+    from chatbot.store.moving import backup_sqlite
+
+    loaded = _loaded(config, data_dir)
+    store = Store.open(loaded.database_url, now=datetime.now(UTC))
+    try:
+        path = backup_sqlite(store.engine, to)
+    finally:
+        store.close()
+    typer.echo(f"backed up to {path}")
+
+
+@db_app.command("copy")
+def db_copy(
+    to: Annotated[
+        str,
+        typer.Option(
+            "--to",
+            help="The database to copy into, empty: postgresql://USER:PASSWORD@HOST/DATABASE",
+        ),
+    ],
+    config: ConfigOption = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Copy the whole database into another one, to move from SQLite to PostgreSQL.
+
+    Stop the bot first. The target gets the same tables and every row; then set
+    database_url in the config to the target and start the bot again.
+    """
+    from chatbot.store.moving import copy_tables
+
+    loaded = _loaded(config, data_dir)
+    source = Store.open(loaded.database_url, now=datetime.now(UTC))
+    target = Store.open(to, now=datetime.now(UTC))
+    try:
+        counts = copy_tables(
+            source.engine, target.engine, lambda table, n: typer.echo(f"  {table}: {n} rows")
+        )
+    finally:
+        source.close()
+        target.close()
+    typer.echo(f"copied {sum(counts.values())} rows; now set database_url to the target")
+
+
+def _loaded(config: Path | None, data_dir: Path | None) -> LoadedConfig:
+    loaded = load_config(config)
+    return loaded.with_data_dir(data_dir) if data_dir is not None else loaded
 
 
 @app.command()
