@@ -225,6 +225,12 @@ def run(
         visibility = VisibilityPolicy.only_the_bot()
     store = Store.open(loaded.database_url, now=datetime.now(UTC))
     logs.configure(loaded.config.log_format)
+    metrics = None
+    if loaded.config.metrics.port is not None:
+        from chatbot.metrics import Metrics
+
+        metrics = Metrics(store, lambda: datetime.now(UTC))
+        metrics.serve(loaded.config.metrics.address, loaded.config.metrics.port)
     networks = connect(loaded, store, speed=speed)
     runner = Runner(
         store=store,
@@ -238,6 +244,7 @@ def run(
         transcript_url=loaded.config.transcript_url,
         archive_dir=archive_folder(loaded.data_dir),
         data_dir=loaded.data_dir,
+        metrics=metrics,
     )
     stop = threading.Event()
 

@@ -160,6 +160,18 @@ class Identity(Model):
     )
 
 
+class Metrics(Model):
+    """An optional Prometheus endpoint (off unless a port is given)."""
+
+    port: int | None = Field(
+        default=None, ge=1, le=65535, description="Serve /metrics on this port; off if unset."
+    )
+    address: str = Field(
+        default="127.0.0.1",
+        description="The address to listen on: 0.0.0.0 in a container that is scraped.",
+    )
+
+
 class Config(Model):
     """chatbot's configuration file."""
 
@@ -184,6 +196,7 @@ class Config(Model):
     identities: list[Identity] = Field(
         default_factory=list, description="Link one person's Mastodon and Bluesky accounts."
     )
+    metrics: Metrics = Field(default_factory=Metrics)
 
 
 class LoadedConfig:

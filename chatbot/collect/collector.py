@@ -9,6 +9,7 @@ race on the cursors. Each round's outcome is recorded per network, so
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,6 +27,7 @@ from chatbot.collect.attribution import (
 )
 from chatbot.errors import AuthFailed, NetworkError, RateLimited
 from chatbot.kinds import StepKind
+from chatbot.metrics import NoMetrics, Observer
 from chatbot.networks.base import ChatThread, Collected, Network, Reader
 from chatbot.plan import ChatPlan
 from chatbot.posts import Author, SeenPost
@@ -89,6 +91,7 @@ class Collector:
         every: timedelta,
         answer_tail: timedelta,
         on_over: Callable[[str], None] = lambda _chat_id: None,
+        metrics: Observer | None = None,
     ) -> None:
         self._store = store
         self._networks = networks
@@ -97,6 +100,7 @@ class Collector:
         self.every = every
         self._answer_tail = answer_tail
         self._on_over = on_over
+        self._metrics = metrics or NoMetrics()
         self._locks: dict[str, threading.Lock] = {}
         self._locks_lock = threading.Lock()
 
@@ -176,11 +180,13 @@ class Collector:
             since=min(u.posted_at or u.planned_at for u in posted),
             bot_posts=tuple(u.remote for u in posted if u.remote is not None),
         )
+        began = time.monotonic()
         try:
             collected = network.collect(
                 thread, self._store.conversation.cursors(chat.chat_id, name)
             )
         except NetworkError as exc:
+            self._metrics.collected(name.value, 0, time.monotonic() - began, ok=False)
             self._failed(chat.chat_id, name, exc)
             return exc.retry_at if isinstance(exc, RateLimited) else None
         now = self._clock()
@@ -188,6 +194,7 @@ class Collector:
         self._store.conversation.save_cursors(chat.chat_id, name, collected.cursors, now=now)
         self._store.conversation.record_round(chat.chat_id, name, now=now)
         self._store.leases.account_ok(name.value, now=now)
+        self._metrics.collected(name.value, stats.answers, time.monotonic() - began, ok=True)
         if stats.new or stats.changed or stats.deleted:
             log.info(
                 "collected",

@@ -19,6 +19,7 @@ import tenacity
 
 from chatbot.errors import AuthFailed, NetworkError, RateLimited, Rejected, Transient
 from chatbot.kinds import StepKind
+from chatbot.metrics import NoMetrics, Observer
 from chatbot.networks.base import Attachment, Network, PostRequest
 from chatbot.posts import PostRef
 from chatbot.run import policy
@@ -81,6 +82,7 @@ class Poster:
         stopping: threading.Event,
         quick_retry_wait: tenacity.wait.wait_base | None = None,
         on_posted: Callable[[str], None] = lambda _chat_id: None,
+        metrics: Observer | None = None,
     ) -> None:
         self._store = store
         self._networks = networks
@@ -88,6 +90,7 @@ class Poster:
         self._stopping = stopping
         self._wait = quick_retry_wait or tenacity.wait_exponential_jitter(multiplier=0.5, max=2)
         self._on_posted = on_posted
+        self._metrics = metrics or NoMetrics()
 
     def post(self, chat_id: str, unit: UnitRow, fence: Fence | None = None) -> None:
         """Post ``unit`` now: intent, call (retried briefly), then the result or a retry."""
@@ -117,6 +120,7 @@ class Poster:
             self._store.leases.account_ok(unit.network.value, now=now)
             self._on_posted(chat_id)
             late = (now - policy.due_at(chat, unit)).total_seconds() if chat else 0.0
+            self._metrics.posted(unit.network.value, late)
             log.info(
                 "posted",
                 chat=chat_id,
@@ -185,6 +189,7 @@ class Poster:
             chat_id, unit.step_key, unit.network, state, reason, now=now, fence=fence
         )
         failed = state is UnitState.FAILED
+        self._metrics.closed(unit.network.value, state.value)
         (log.error if failed else log.warning)(
             "post failed" if failed else "skipped",
             chat=chat_id,

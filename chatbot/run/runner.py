@@ -32,6 +32,7 @@ from chatbot.archive import write_archives
 from chatbot.collect.collector import ChatSetup, Collector
 from chatbot.config import LatePolicy
 from chatbot.loader import LoadedScript
+from chatbot.metrics import Observer
 from chatbot.networks.base import Network
 from chatbot.run.controls import Controls
 from chatbot.run.posting import RETRY_BACKOFF, Poster
@@ -110,6 +111,7 @@ class Runner:
         watch_restart: timedelta = WATCH_RESTART,
         data_dir: Path | None = None,
         lease_ttl: timedelta = LEASE_TTL,
+        metrics: Observer | None = None,
     ) -> None:
         self.store = store
         self.networks = dict(networks)
@@ -144,6 +146,7 @@ class Runner:
             every=max(collect_every / speed, MIN_COLLECT_EVERY),
             answer_tail=answer_tail / speed,
             on_over=self._write_transcript,
+            metrics=metrics,
         )
         self.poster = Poster(
             store=store,
@@ -152,6 +155,7 @@ class Runner:
             stopping=self._stopping,
             quick_retry_wait=quick_retry_wait,
             on_posted=self._ensure_collecting,
+            metrics=metrics,
         )
         recaps = Recaps(
             store=store,
