@@ -245,6 +245,7 @@ def run(
         archive_dir=archive_folder(loaded.data_dir),
         data_dir=loaded.data_dir,
         metrics=metrics,
+        lease_ttl=loaded.config.lease,
     )
     stop = threading.Event()
 

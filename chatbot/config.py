@@ -197,6 +197,11 @@ class Config(Model):
         default_factory=list, description="Link one person's Mastodon and Bluesky accounts."
     )
     metrics: Metrics = Field(default_factory=Metrics)
+    lease: Duration = Field(
+        default=timedelta(seconds=30),
+        description="With several replicas on one database: how long a replica's hold on a "
+        "chat lasts unless renewed (another takes over that long after it dies).",
+    )
 
 
 class LoadedConfig:

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from chatbot.kinds import Visibility
 from chatbot.posts import PostRef
 from chatbot.script import NetworkName
-from chatbot.store import Image, PlannedUnit, Store, UnitState
+from chatbot.store import Fence, Image, LeaseLost, LeaseRow, PlannedUnit, Store, UnitState
 from chatbot.store.schema import MIGRATIONS
 from chatbot.text import Facet
 
@@ -248,3 +248,34 @@ def test_two_processes_migrating_at_once_both_end_up_on_the_latest_schema(
         thread.join(timeout=60)
     assert errors == []
     assert results == [MIGRATIONS[-1].version] * 2
+
+
+def test_a_write_under_a_lease_that_was_taken_over_is_refused(store: Store) -> None:
+    """Fencing: once another replica has taken the chat (a new token), the old holder's
+    intents and results are refused; the new holder's go through."""
+    _chat(store)
+    store.units.plan("c", [_unit("q1", 1)], now=NOW)
+    ttl = timedelta(seconds=30)
+    old = store.leases.acquire("c", "host:1:a", now=NOW, ttl=ttl)
+    assert isinstance(old, Fence)
+    held = store.leases.acquire("c", "host:2:b", now=NOW + timedelta(seconds=10), ttl=ttl)
+    assert isinstance(held, LeaseRow) and held.holder == "host:1:a"
+    new = store.leases.acquire("c", "host:2:b", now=NOW + timedelta(seconds=31), ttl=ttl)
+    assert isinstance(new, Fence) and new.token == old.token + 1
+    with pytest.raises(LeaseLost):
+        store.units.mark_intent("c", "q1", NetworkName.LOCAL, now=NOW, fence=old)
+    store.units.mark_intent("c", "q1", NetworkName.LOCAL, now=NOW, fence=new)
+    with pytest.raises(LeaseLost):
+        store.units.mark_posted("c", "q1", PostRef(NetworkName.LOCAL, "7"), now=NOW, fence=old)
+    (unit,) = store.units.of_chat("c")
+    assert (unit.state, unit.remote) == (UnitState.INTENT, None)
+
+
+def test_a_lease_whose_holder_is_known_dead_is_taken_at_once(store: Store) -> None:
+    """A holder that is gone (a process of this machine no longer running) is not waited for."""
+    ttl = timedelta(seconds=30)
+    store.leases.acquire("c", "host:1:a", now=NOW, ttl=ttl)
+    taken = store.leases.acquire(
+        "c", "host:2:b", now=NOW + timedelta(seconds=1), ttl=ttl, gone=lambda h: h == "host:1:a"
+    )
+    assert isinstance(taken, Fence) and taken.holder == "host:2:b"

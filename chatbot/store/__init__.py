@@ -74,6 +74,10 @@ __all__ = [
 ]
 
 
+IDLE_IN_TRANSACTION_MS = 10_000
+LOCK_TIMEOUT_MS = 10_000
+
+
 class Store:
     """The state database, as one repository per part of the state."""
 
@@ -95,7 +99,17 @@ class Store:
         A new SQLite file is created readable by its owner only: it holds
         participants' posts and handles.
         """
-        engine = sa.create_engine(database_url(url), future=True, pool_pre_ping=True)
+        url = database_url(url)
+        connect_args: dict[str, Any] = {}
+        if url.startswith("postgresql"):
+            # A replica paused or cut off inside a transaction must not hold its row locks
+            # (a chat's lease) for ever: the server ends such a session, and no wait for a
+            # lock is longer than the lease itself.
+            connect_args["options"] = (
+                f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS} "
+                f"-c lock_timeout={LOCK_TIMEOUT_MS}"
+            )
+        engine = sa.create_engine(url, future=True, pool_pre_ping=True, connect_args=connect_args)
         if engine.dialect.name == "sqlite":
             database = engine.url.database
             if database and database != ":memory:":

@@ -1,0 +1,164 @@
+"""Two ``chatbot run`` processes on one PostgreSQL database: one acts per chat, the other
+takes over when it dies, and a replica that was paused past its lease is fenced."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from chatbot.store import Store
+from tests.integration.botrun import BotFolder, BotProcess, BotRunner, wait_until
+from tests.servers import PostgresServer
+
+LEASE = 4  # seconds: short, so that a takeover happens within the test's patience
+CHAT = "replicas"
+
+
+def _script(start: datetime) -> str:
+    when = start.strftime("%Y-%m-%d %H:%M:%S")
+    questions = "\n".join(f'  - text: "Question {n}?"' for n in range(1, 6))
+    return (
+        f"id: {CHAT}\ntitle: Replicas\nhashtag: Replicas\ntimezone: UTC\nstart: {when}\n"
+        "networks: [local]\nmoderators: [{name: Host}]\n"
+        'welcome: {text: "Welcome to {hashtag}, introduce yourself"}\n'
+        f"question_spacing: 3s\nquestions:\n{questions}\n"
+        '  \nclosing: {at: 20s, text: "Thanks! {hashtag}"}\nrecap: {enabled: false}\n'
+    ).replace("questions:\n  - text", "questions:\n  - at: 3s\n    text", 1)
+
+
+def _replicas(tmp_path: Path, database: str) -> tuple[BotFolder, BotFolder]:
+    schedules = tmp_path / "schedules"
+    schedules.mkdir()
+    folders = []
+    for name in ("a", "b"):
+        root = tmp_path / name
+        root.mkdir()
+        (root / "config.yaml").write_text(
+            f"data_dir: data\nschedules: {schedules}\ndatabase_url: {database}\n"
+            f"log_format: json\nlease: {LEASE}s\nanswer_tail: 3s\n",
+            encoding="utf-8",
+        )
+        folders.append(BotFolder(root, {}))
+    (schedules / "chat.yaml").write_text(
+        _script(datetime.now(UTC) + timedelta(seconds=6)), encoding="utf-8"
+    )
+    return folders[0], folders[1]
+
+
+class Shared:
+    """What the two replicas share: the database, read from the test."""
+
+    def __init__(self, url: str) -> None:
+        self.store = Store.open(url, now=datetime.now(UTC))
+
+    def holder_pid(self) -> int | None:
+        leases = [lease for lease in self.store.leases.of_chats() if lease.chat_id == CHAT]
+        return int(leases[0].holder.split(":")[1]) if leases else None
+
+    def states(self) -> dict[str, str]:
+        return {u.step_key: u.state.value for u in self.store.units.of_chat(CHAT)}
+
+    def posted(self) -> set[str]:
+        return {k for k, state in self.states().items() if state == "posted"}
+
+    def bot_keys(self) -> list[str | None]:
+        return [
+            p.idempotency_key
+            for p in self.store.local_posts.visible(until=None)
+            if p.author == "chatbot"
+        ]
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def _start_both(bots: BotRunner, a: BotFolder, b: BotFolder) -> dict[int, BotProcess]:
+    first = bots.start(a, "run", "--exit-when-done", "--config", str(a.config))
+    second = bots.start(b, "run", "--exit-when-done", "--config", str(b.config))
+    return {first.popen.pid: first, second.popen.pid: second}
+
+
+def _acting(shared: Shared, processes: dict[int, BotProcess]) -> tuple[BotProcess, BotProcess]:
+    wait_until(lambda: shared.holder_pid() in processes, 30, "a replica to take the chat")
+    pid = shared.holder_pid()
+    assert pid is not None
+    acting = processes[pid]
+    other = next(p for p in processes.values() if p is not acting)
+    return acting, other
+
+
+def _assert_exactly_once(shared: Shared) -> None:
+    states = shared.states()
+    assert set(states.values()) == {"posted"}, states
+    keys = shared.bot_keys()
+    assert len(keys) == len(states)
+    assert [k for k, n in Counter(keys).items() if n > 1] == []
+
+
+def test_each_step_is_posted_once_and_the_survivor_finishes_after_a_kill(
+    postgres_server: PostgresServer, tmp_path: Path, bots: BotRunner
+) -> None:
+    """SIGKILL the acting replica after the welcome: the other takes over within 30 s of the
+    lease expiring and finishes the chat; every step is posted exactly once."""
+    url = postgres_server.recreate_database("replicas_kill")
+    a, b = _replicas(tmp_path, url)
+    shared = Shared(url)
+    try:
+        processes = _start_both(bots, a, b)
+        acting, survivor = _acting(shared, processes)
+        wait_until(lambda: "welcome" in shared.posted(), 30, "the welcome", process=acting)
+        acting.kill()
+        killed_at = time.monotonic()
+        lease_expiry = killed_at + LEASE
+        wait_until(
+            lambda: len(shared.posted()) > 1,
+            LEASE + 30,
+            "the survivor's first post",
+            process=survivor,
+        )
+        assert time.monotonic() - lease_expiry < 30
+        assert survivor.wait(90) == 0
+        _assert_exactly_once(shared)
+    finally:
+        shared.close()
+
+
+def test_a_replica_paused_past_its_lease_posts_and_records_nothing_when_it_wakes(
+    postgres_server: PostgresServer, tmp_path: Path, bots: BotRunner
+) -> None:
+    """SIGSTOP the acting replica after the welcome; once the other has taken over and
+    posted, SIGCONT it: it posts nothing and records nothing for the chat (fencing)."""
+    url = postgres_server.recreate_database("replicas_stop")
+    a, b = _replicas(tmp_path, url)
+    shared = Shared(url)
+    try:
+        processes = _start_both(bots, a, b)
+        paused, other = _acting(shared, processes)
+        wait_until(lambda: "welcome" in shared.posted(), 30, "the welcome", process=paused)
+        os.killpg(paused.popen.pid, signal.SIGSTOP)
+        before = len(shared.posted())
+        wait_until(
+            lambda: shared.holder_pid() == other.popen.pid and len(shared.posted()) > before,
+            LEASE + 30,
+            "the other replica to take over and post",
+            process=other,
+        )
+        woken_at = len(paused.records())
+        os.killpg(paused.popen.pid, signal.SIGCONT)
+        assert other.wait(90) == 0
+        time.sleep(1)  # the woken replica's due jobs fire at once; give them a moment
+        after = paused.records()[woken_at:]
+        assert [r["event"] for r in after if r.get("event") in ("posted", "skipped")] == []
+        assert paused.terminate() < 10
+        _assert_exactly_once(shared)
+        with shared.store.engine.connect() as conn:
+            holder = conn.execute(sa.text("SELECT holder FROM leases")).scalar()
+        assert str(other.popen.pid) in str(holder)
+    finally:
+        shared.close()
