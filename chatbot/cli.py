@@ -19,10 +19,10 @@ from chatbot import logs
 from chatbot.archive import archive_folder
 from chatbot.config import LoadedConfig, check_config, load_config
 from chatbot.demo import run_demo
-from chatbot.errors import ChatbotError, Problem, ScriptError
-from chatbot.loader import check_paths
+from chatbot.errors import ChatbotError, Problem, ScriptError, Severity
+from chatbot.loader import Report, check_paths, no_scripts_problem
 from chatbot.networks.connect import connect
-from chatbot.preview import build_preview, render_plain, render_rich
+from chatbot.preview import build_preview, preview_failed, render_plain, render_rich, too_long
 from chatbot.runner import Runner, VisibilityPolicy
 from chatbot.status import build_status, render_answers, render_status
 from chatbot.store import Store
@@ -92,7 +92,9 @@ def validate(
     """Check chat scripts before anything is posted.
 
     Lists every problem at once, each with file:line:column, the field, what is
-    wrong and how to fix it. Exits 0 when everything is fine, 1 otherwise.
+    wrong and how to fix it. Scripts are the files ending in .yaml or .yml (any
+    case). Exits 0 when everything is fine (notes allowed), 1 when there is a
+    problem or a warning, 2 for a mistake in the command, 3 for an internal error.
     """
     if output not in ("text", "json"):
         _fail('--format must be "text" or "json"', 2)
@@ -103,7 +105,7 @@ def validate(
         if not problems:
             limits = _limits(load_config(config))
     report = check_paths(paths, _now(now), limits)
-    problems.extend(report.problems)
+    problems.extend(_failing(report, paths))
     if output == "json":
         typer.echo(
             json.dumps(
@@ -112,20 +114,34 @@ def validate(
                     "files": report.files,
                     "chats": [s.script_id for s in report.scripts],
                     "problems": [p.as_dict() for p in problems],
+                    "notes": [p.as_dict() for p in report.notes],
                 },
                 indent=2,
             )
         )
     else:
-        for problem in problems:
+        for problem in [*problems, *report.notes]:
             typer.echo(problem.render())
         summary = f"{report.files} file(s) checked, {len(report.scripts)} valid chat script(s)"
+        notes = f" {len(report.notes)} note(s) above." if report.notes else ""
         if problems:
-            typer.echo(f"\n{len(problems)} problem(s). {summary}.")
+            warnings = sum(p.severity is Severity.WARNING for p in problems)
+            counted = f" ({warnings} of them warnings)" if warnings else ""
+            typer.echo(f"\n{len(problems)} problem(s){counted}. {summary}.{notes}")
         else:
-            typer.echo(f"All good: {summary}.")
+            typer.echo(f"All good: {summary}.{notes}")
     if problems:
         raise typer.Exit(1)
+
+
+def _failing(report: Report, paths: list[Path]) -> list[Problem]:
+    """Errors and warnings, in file and line order; finding no script at all is one."""
+    failing = sorted(
+        [*report.problems, *report.warnings], key=lambda p: (p.file, p.line or 0, p.column or 0)
+    )
+    if report.files == 0 and not report.problems:
+        failing.append(no_scripts_problem(paths))
+    return failing
 
 
 @app.command()
@@ -141,22 +157,37 @@ def preview(
 
     Every step of the next chat in the chat's local time and in UTC, with its text
     per network and its length against the network's limit; for a series, the
-    dates that follow.
+    dates that follow. Exits 1 when it shows a problem (a warning, a post too long).
     """
     loaded_config = load_config(config)
-    report = check_paths(paths, _now(now), _limits(loaded_config))
-    if report.problems:
-        for problem in report.problems:
+    limits = _limits(loaded_config)
+    report = check_paths(paths, _now(now), limits)
+    failing = _failing(report, paths)
+    if report.problems or report.files == 0:
+        for problem in failing:
             typer.echo(problem.render(), err=True)
         _fail("fix the problems above first (chatbot validate lists them too)")
+    for problem in [*failing, *report.notes]:
+        typer.echo(problem.render(), err=True)
+    shown_problem = bool(failing)
     console = Console()
     for loaded in report.scripts:
-        item = build_preview(loaded, _now(now), _limits(loaded_config), dates)
+        try:
+            item = build_preview(loaded, _now(now), limits, dates)
+        except Exception as exc:  # noqa: BLE001 - one script's surprise is reported, not raised
+            typer.echo(preview_failed(loaded, exc).render(), err=True)
+            shown_problem = True
+            continue
         if console.is_terminal:
             render_rich(item, console)
         else:
             typer.echo(render_plain(item))
             typer.echo("")
+        for problem in too_long(item):
+            typer.echo(problem.render(), err=True)
+            shown_problem = True
+    if shown_problem:
+        raise typer.Exit(1)
 
 
 DataDirOption = Annotated[
@@ -434,10 +465,23 @@ def status(config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
         store.close()
 
 
+EXIT_USAGE = 2  # a mistake in the command line (click's own code)
+EXIT_INTERNAL = 3  # a bug in chatbot
+
+
 def main() -> None:
-    """Entry point: every error becomes a message, never a traceback."""
+    """Entry point: every error becomes a message, never a traceback.
+
+    With ``--format json`` the output on stdout is JSON whatever happens: a
+    usage mistake or an internal error is reported as ``{"ok": false, "error": ...}``.
+    """
+    json_mode = _json_requested(sys.argv[1:])
     try:
         app()
+    except SystemExit as exc:
+        if exc.code == EXIT_USAGE and json_mode:
+            typer.echo(json.dumps({"ok": False, "error": "usage", "message": "see stderr"}))
+        raise
     except ScriptError as exc:
         for problem in exc.problems:
             typer.echo(problem.render(), err=True)
@@ -447,6 +491,22 @@ def main() -> None:
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - the last guard: one line, never a traceback
+        what = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+        message = f"internal error ({what}); this is a bug in chatbot, please report it"
+        typer.echo(f"error: {message}", err=True)
+        if json_mode:
+            typer.echo(json.dumps({"ok": False, "error": "internal", "message": message}))
+        sys.exit(EXIT_INTERNAL)
+
+
+def _json_requested(args: list[str]) -> bool:
+    for index, arg in enumerate(args):
+        if arg.lower() == "--format=json":
+            return True
+        if arg == "--format" and index + 1 < len(args) and args[index + 1].lower() == "json":
+            return True
+    return False
 
 
 if __name__ == "__main__":
