@@ -15,7 +15,6 @@ from typing import Literal
 
 import grapheme
 import regex
-from atproto_client.utils import detect_facets, detect_mentions
 from mastodon import Mastodon
 
 from chatbot.script import NetworkName
@@ -191,6 +190,10 @@ def links_hashtag(network: NetworkName, tag: str) -> bool:
 def bluesky_facets(text: str) -> list[Facet]:
     """Hashtag, link and mention facets with UTF-8 byte offsets, via atproto's detector."""
     facets: list[Facet] = []
+    # Imported here: atproto takes half a second to import, and only Bluesky
+    # texts need it (a `chatbot validate` that refuses a file never does).
+    from atproto_client.utils import detect_facets, detect_mentions
+
     for found in detect_facets(text):
         feature = found.features[0]
         start, end = found.index.byte_start, found.index.byte_end
