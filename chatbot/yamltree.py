@@ -164,6 +164,8 @@ def syntax_problem(exc: yaml.MarkedYAMLError, name: str, lines: list[str]) -> Pr
     elif hashtag_list is not None:
         line, column = hashtag_list + 1, None
         hint = 'a # starts a comment in YAML: put hashtags in quotes, e.g. ["#edchat", "#k12"]'
+    elif "maximum nesting depth" in what:  # libyaml's own limit, met before ours
+        return Problem(name, line, column, "", *_too_deep())
     elif "single document" in what or "another document" in what:
         what = "the file holds more than one YAML document (a second ---)"
         hint = "keep one chat per file: remove the --- line or move the second chat to its own file"
