@@ -73,6 +73,8 @@ def parse_duration(value: object) -> timedelta:
 def _bounded_seconds(seconds: float, written: str) -> timedelta:
     if math.isnan(seconds):
         raise ValueError(f"this is not a duration: {_DURATION_WORDS}")
+    if math.isinf(seconds):
+        raise ValueError(f"this duration never ends (.inf): {_DURATION_WORDS}")
     if not abs(seconds) <= MAX_DURATION.total_seconds():
         raise ValueError(
             f"{written} is longer than a year, more than any step of a chat needs: "

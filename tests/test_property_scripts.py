@@ -10,6 +10,7 @@ checked within generous bounds of time and memory. Run alone with
 from __future__ import annotations
 
 import codecs
+import json
 import shutil
 import time
 import tracemalloc
@@ -22,7 +23,9 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from typer.testing import CliRunner
 
+from chatbot.cli import app
 from chatbot.loader import check_paths
 
 pytestmark = pytest.mark.property
@@ -135,6 +138,7 @@ def assert_checks_cleanly(folder: Path, content: bytes) -> None:
     assert peak < MAX_BYTES, f"{peak / 1e6:.0f} MB for one file"
     found = [*report.problems, *report.warnings, *report.notes]
     assert report.scripts or report.problems
+    json.dumps([problem.as_dict() for problem in found])  # what --format json prints
     for problem in found:
         assert problem.file == str(path)
         assert "could not finish checking" not in problem.message, problem.render()
@@ -314,3 +318,24 @@ def test_aliases_and_nesting_are_bounded(
     lines.append("deep: " + "[" * nesting + "]" * nesting)
     text = "\n".join(lines) + "\n" + EXAMPLES[example].read_text(encoding="utf-8")
     assert_checks_cleanly(folder, text.encode("utf-8"))
+
+
+@settings(PROPERTY, max_examples=30)
+@given(
+    example=st.integers(min_value=0, max_value=len(EXAMPLES) - 1),
+    position=st.integers(min_value=0, max_value=200),
+    snippet=st.sampled_from(SNIPPETS),
+)
+def test_validate_in_json_mode_prints_only_json(
+    folder: Path, example: int, position: int, snippet: str
+) -> None:
+    """The validate command itself, in JSON mode: JSON on stdout, exit 0 or 1, no exception."""
+    lines = _example_lines(example)
+    lines.insert(position % len(lines), snippet)
+    path = folder / "chat.yaml"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    result = CliRunner().invoke(app, ["validate", str(path), "--format", "json"])
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert result.exit_code in (0, 1), result.output
+    report = json.loads(result.stdout)
+    assert report["ok"] is (result.exit_code == 0)

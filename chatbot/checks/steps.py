@@ -34,8 +34,21 @@ def slot_path(slot: Slot) -> Path_:
 
 
 def label(slot: Slot) -> str:
-    """How a step is named in messages: Q3, welcome, reminder-1 ..."""
-    return f"Q{slot.number}" if slot.number else slot.key
+    """How a step is named in messages: Q3, the welcome, reminder 1 ..."""
+    if slot.number:
+        return f"Q{slot.number}"
+    if slot.kind is StepKind.REMINDER:
+        return slot.key.replace("-", " ")
+    return _NAMES.get(slot.kind, slot.key)
+
+
+_NAMES = {
+    StepKind.WELCOME: "the welcome",
+    StepKind.INTRODUCTIONS: "the introductions post",
+    StepKind.FORMAT_NOTE: "the format note",
+    StepKind.CLOSING: "the closing",
+    StepKind.RECAP: "the recap",
+}
 
 
 def _time_path(slot: Slot) -> Path_:
