@@ -38,6 +38,8 @@ _SEQ_TAG = "tag:yaml.org,2002:seq"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 _COMMENT_AFTER = re.compile(r"\s*#\S")
+# Control characters a quoted value can hold through escapes (\0, \a, \x07 ...).
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 @dataclass
@@ -373,6 +375,17 @@ class Builder:
             return None
         if not isinstance(value, str) and value is not None:
             self.doc.raw[path] = node.value
+        elif isinstance(value, str) and (control := _CONTROL.search(value)):
+            self.problems.append(
+                Problem(
+                    self.doc.file,
+                    *_mark(node),
+                    dotted(path),
+                    f"this text holds an invisible control character "
+                    f"(U+{ord(control.group()):04X}), written as an escape such as \\0 or \\x07",
+                    "remove the escape from the text",
+                )
+            )
         if node.style in (None, ""):
             rest = self._rest_of_line(node)
             if _COMMENT_AFTER.match(rest):
