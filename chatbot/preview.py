@@ -44,13 +44,22 @@ def too_long(preview: Preview) -> list[Problem]:
             if not post.measure.fits:
                 problems.append(
                     preview.loaded.doc.problem(
-                        (),
+                        _step_path(step.key),
                         f"{step.key} is too long for {network.value} in chat "
                         f"{preview.plan.chat_id}: {post.measure.describe()}",
                         f"shorten it, or add a shorter {network.value}: text for this step",
                     )
                 )
     return problems
+
+
+def _step_path(key: str) -> tuple[str | int, ...]:
+    """Where the step ``key`` (q3, reminder-1, format-note ...) is written in the script."""
+    if key.startswith("q") and key[1:].isdigit():
+        return ("questions", int(key[1:]) - 1)
+    if key.startswith("reminder-") and key[9:].isdigit():
+        return ("reminders", int(key[9:]) - 1)
+    return (key.replace("-", "_"),)
 
 
 def preview_failed(loaded: LoadedScript, exc: Exception) -> Problem:

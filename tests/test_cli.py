@@ -230,3 +230,4 @@ def test_preview_lists_each_post_over_its_limit_as_a_problem() -> None:
     problems = too_long(item)
     assert problems
     assert all("too long for mastodon" in p.message for p in problems)
+    assert all(p.field and p.line for p in problems), "each names its step's line"
