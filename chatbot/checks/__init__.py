@@ -47,7 +47,9 @@ def check_script(
         chats, found = check_when(script, doc, tz, now, today)
         problems += found
     problems += check_steps(script, doc)
-    problems += check_texts(script if tz else _in_utc(script), doc, limits, chats)
+    problems += check_texts(
+        script if tz else _in_utc(script), doc, limits, chats, samples=not schedule_known(doc)
+    )
     problems += check_images(script, doc, base_dir)
     invalid = [dotted(doc.as_written(path)) for path in doc.invalid]
     return [p for p in problems if not any(_inside(p.field, bad) for bad in invalid)]

@@ -55,6 +55,7 @@ class _Values:
 
     script: ChatScript
     chats: list[Chat]
+    samples: bool  # stand-in dates: the script's own schedule is broken
     cache: dict[tuple[NetworkName, int], dict[str, str]] = field(default_factory=dict)
 
     def get(self, network: NetworkName, index: int, number: int | None) -> dict[str, str]:
@@ -69,11 +70,19 @@ class _Values:
 
 
 def check_texts(
-    script: ChatScript, doc: SourceDoc, limits: Limits, chats: list[Chat]
+    script: ChatScript,
+    doc: SourceDoc,
+    limits: Limits,
+    chats: list[Chat],
+    *,
+    samples: bool = False,
 ) -> list[Problem]:
-    """Placeholders of every text, each post's length on every chat, alt text and hashtags."""
+    """Placeholders of every text, each post's length on every chat, alt text and hashtags.
+
+    ``samples``: the chats are stand-ins (every day of a year) for a broken schedule.
+    """
     problems: list[Problem] = []
-    values = _Values(script, chats)
+    values = _Values(script, chats, samples)
     networks = [] if doc.is_invalid(("networks",)) else script.networks
     for slot in slots(script):
         if slot.post is None:
@@ -200,6 +209,8 @@ def _length_problem(
         return None
     index, size = over[0]
     chat = values.chats[index] if dated else None
+    if chat is not None and values.samples:
+        return _too_long(slot, script, doc, network, size, None, 0, chat)
     return _too_long(slot, script, doc, network, size, chat, len(over) - 1)
 
 
@@ -211,6 +222,7 @@ def _too_long(
     size: Measure,
     chat: Chat | None,
     others: int = 0,
+    sample: Chat | None = None,
 ) -> Problem:
     assert slot.post is not None
     source = network.value if getattr(slot.post, network.value, None) else "text"
@@ -220,6 +232,9 @@ def _too_long(
         when = f" for the chat of {local:%A, %B} {local.day}, {local.year}"
         if others:
             when += f" (and {others} more chat{'s' if others > 1 else ''} within two years)"
+    if sample is not None:
+        local = localtime.to_local(sample.start, _zone(script, doc))
+        when = f" with some dates, such as {local:%A, %B} {local.day}"
     return doc.problem(
         (*slot_path(slot), source),
         f"{label(slot)} is too long for {network.value}{when}: "
