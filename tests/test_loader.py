@@ -216,3 +216,14 @@ def test_a_real_picture_passes_the_image_check(tmp_path: Path) -> None:
         '  - text: "What did you try this month?"\n    image: {path: q.png, alt: A card}',
     )
     assert check_paths([write(tmp_path, text)], NOW).scripts
+
+
+def test_the_running_bots_reload_skips_a_bomb_and_keeps_the_other_scripts(tmp_path: Path) -> None:
+    """As the runner reloads (now=None): the bomb is one problem, the good script still runs."""
+    write(tmp_path, ONE_OFF, "good.yaml")
+    lines = ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    lines += [f"a{n}: &a{n} [{', '.join([f'*a{n - 1}'] * 9)}]" for n in range(1, 10)]
+    write(tmp_path, "\n".join(lines), "bomb.yaml")
+    report = check_paths([tmp_path], None, today=NOW)
+    assert [s.script_id for s in report.scripts] == ["good"]
+    assert [p.file.rsplit("/", 1)[-1] for p in report.problems] == ["bomb.yaml"]
