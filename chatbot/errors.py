@@ -4,10 +4,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
 
 class ChatbotError(Exception):
     """Base of every error the bot raises on purpose."""
+
+
+class Severity(StrEnum):
+    """How much a problem matters.
+
+    An error keeps the script from running; a warning lets it run but fails
+    ``chatbot validate`` (it is almost certainly a mistake); a note only informs.
+    """
+
+    ERROR = "error"
+    WARNING = "warning"
+    NOTE = "note"
 
 
 @dataclass(frozen=True)
@@ -20,6 +33,7 @@ class Problem:
     field: str
     message: str
     hint: str = ""
+    severity: Severity = Severity.ERROR
 
     def location(self) -> str:
         where = self.file
@@ -29,8 +43,14 @@ class Problem:
                 where += f":{self.column}"
         return where
 
+    @property
+    def fails(self) -> bool:
+        """Whether this makes ``chatbot validate`` fail (errors and warnings do, notes do not)."""
+        return self.severity is not Severity.NOTE
+
     def render(self) -> str:
-        text = f"{self.location()}: {self.field or '(file)'}: {self.message}"
+        label = "" if self.severity is Severity.ERROR else f"{self.severity.value}: "
+        text = f"{self.location()}: {self.field or '(file)'}: {label}{self.message}"
         if self.hint:
             text += f"\n    fix: {self.hint}"
         return text
@@ -43,6 +63,7 @@ class Problem:
             "field": self.field,
             "message": self.message,
             "hint": self.hint,
+            "severity": self.severity.value,
         }
 
 

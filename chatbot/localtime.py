@@ -9,7 +9,8 @@ rules are handled once, with :mod:`zoneinfo`.
 from __future__ import annotations
 
 import difflib
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from functools import cache
 from importlib import resources
@@ -110,3 +111,113 @@ def utc_offset_text(instant: datetime, tz: ZoneInfo) -> str:
     sign = "-" if offset < timedelta(0) else "+"
     minutes = abs(int(offset.total_seconds())) // 60
     return f"UTC{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+# --- zones that run, but probably not as meant ---------------------------------------------
+
+# Names people write for a region's clock that are really something else: a
+# fixed offset (EST, Etc/GMT+5: no summer time) or an old alias (US/Eastern).
+# The zone they most likely meant, by name.
+_INTENDED = {
+    "EST": "America/New_York",
+    "EDT": "America/New_York",
+    "EST5EDT": "America/New_York",
+    "CST6CDT": "America/Chicago",
+    "MST": "America/Denver",
+    "MST7MDT": "America/Denver",
+    "PST8PDT": "America/Los_Angeles",
+    "HST": "Pacific/Honolulu",
+    "GMT": "Europe/London",
+    "CET": "Europe/Paris",
+    "MET": "Europe/Paris",
+    "EET": "Europe/Athens",
+    "WET": "Europe/Lisbon",
+    "UCT": "UTC",
+    "Universal": "UTC",
+    "Zulu": "UTC",
+    "Etc/UCT": "UTC",
+    "Etc/Universal": "UTC",
+    "Etc/Zulu": "UTC",
+}
+# For a fixed offset: the best-known zone whose standard time has that offset (hours).
+_BY_OFFSET = {
+    -10: "Pacific/Honolulu",
+    -9: "America/Anchorage",
+    -8: "America/Los_Angeles",
+    -7: "America/Denver",
+    -6: "America/Chicago",
+    -5: "America/New_York",
+    -4: "America/Halifax",
+    -3: "America/Sao_Paulo",
+    0: "Europe/London",
+    1: "Europe/Paris",
+    2: "Europe/Athens",
+    3: "Europe/Moscow",
+    4: "Asia/Dubai",
+    8: "Asia/Singapore",
+    9: "Asia/Tokyo",
+    10: "Australia/Sydney",
+    12: "Pacific/Auckland",
+}
+_FIXED = {"EST", "MST", "HST", "GMT", "GMT0", "GMT+0", "GMT-0", "Greenwich"}
+_UTC = {"UTC", "Etc/UTC"}
+
+
+class ZoneKind(StrEnum):
+    """Why a valid zone name is probably not what the chat means."""
+
+    FIXED = "fixed"  # a fixed offset from UTC: no daylight-saving time
+    OLD = "old"  # an old name kept for compatibility
+
+
+@dataclass(frozen=True)
+class ZoneAdvice:
+    """A zone that works but is likely a mistake, and the zone probably meant."""
+
+    kind: ZoneKind
+    offset: str  # e.g. UTC-05:00, for a fixed offset
+    intended: str  # a current region zone, or "" when none can be guessed
+
+
+@cache
+def _current_names() -> frozenset[str]:
+    """The zones of today's regions (tzdata's zone.tab and zone1970.tab), and UTC."""
+    names = set(_UTC)
+    for table in ("zone.tab", "zone1970.tab"):
+        try:
+            text = resources.files("tzdata").joinpath("zoneinfo", table).read_text("utf-8")
+        except (ModuleNotFoundError, OSError):  # pragma: no cover - tzdata is a dependency
+            continue
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                names.add(line.split("\t")[2])
+    return frozenset(names)
+
+
+def zone_advice(name: str) -> ZoneAdvice | None:
+    """Whether the zone ``name`` (valid) is a fixed offset or an old alias, and what was meant."""
+    if name in _current_names():
+        return None
+    tz = zone(name)
+    fixed = name in _FIXED or (name.startswith("Etc/") and name not in _INTENDED)
+    if fixed:
+        probe = datetime(2027, 1, 1, tzinfo=UTC)
+        offset = to_local(probe, tz).utcoffset() or timedelta(0)
+        hours = int(offset.total_seconds() // 3600)
+        intended = _INTENDED.get(name) or _BY_OFFSET.get(hours, "")
+        return ZoneAdvice(ZoneKind.FIXED, utc_offset_text(probe, tz), intended)
+    intended = _INTENDED.get(name) or _links().get(name, "")
+    if intended and intended not in _current_names():
+        intended = ""
+    return ZoneAdvice(ZoneKind.OLD, "", intended)
+
+
+# --- the calendar horizon checked for a series ---------------------------------------------
+
+
+def years_later(day: date, years: int) -> date:
+    """The same day ``years`` later (29 February becomes 28 February)."""
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:
+        return day.replace(year=day.year + years, day=28)

@@ -106,13 +106,37 @@ class PlaceholderError(ValueError):
         self.name = name
 
 
+# The placeholders whose value changes from one chat of a series to the next.
+DATED_PLACEHOLDERS = frozenset({"date", "time", "next_chat"})
+
+
+@dataclass(frozen=True)
+class Placeholder:
+    """One ``{...}`` in a text: its name and any format spec or conversion written after it."""
+
+    name: str
+    spec: str
+    conversion: str | None
+
+    @property
+    def written(self) -> str:
+        conversion = f"!{self.conversion}" if self.conversion else ""
+        spec = f":{self.spec}" if self.spec else ""
+        return f"{{{self.name}{conversion}{spec}}}"
+
+
+def placeholders(text: str) -> list[Placeholder]:
+    """Every placeholder in ``text``; raises ValueError when the braces do not match."""
+    return [
+        Placeholder(name, spec or "", conversion)
+        for _literal, name, spec, conversion in string.Formatter().parse(text)
+        if name is not None
+    ]
+
+
 def placeholders_in(text: str) -> list[str]:
     """The placeholder names used in ``text`` (``{hashtag}`` -> ``hashtag``)."""
-    names = []
-    for _literal, name, _spec, _conv in string.Formatter().parse(text):
-        if name is not None:
-            names.append(name)
-    return names
+    return [found.name for found in placeholders(text)]
 
 
 def occurrences(script: ChatScript, after: datetime, count: int = 12) -> list[datetime]:
@@ -123,7 +147,11 @@ def occurrences(script: ChatScript, after: datetime, count: int = 12) -> list[da
         return [start] if start >= after else []
     assert script.recurrence is not None
     result: list[datetime] = []
+    # No zone is more than a day from UTC: earlier wall-clock times cannot be due.
+    floor = after.replace(tzinfo=None) - timedelta(days=2)
     for local in local_occurrences(script.recurrence):
+        if local < floor:
+            continue
         instant = localtime.to_utc(local, tz)
         if instant >= after:
             result.append(instant)
@@ -132,8 +160,12 @@ def occurrences(script: ChatScript, after: datetime, count: int = 12) -> list[da
     return result
 
 
-def local_occurrences(recurrence: Recurrence, limit: int = 1000) -> Iterator[datetime]:
-    """Local wall-clock start times of a series (naive), in order."""
+def local_occurrences(recurrence: Recurrence, limit: int | None = None) -> Iterator[datetime]:
+    """Local wall-clock start times of a series (naive), in order; all of them unless ``limit``.
+
+    The rule is lazy: a series without until: goes on until the caller stops
+    asking (or the calendar ends).
+    """
     # The rule runs on naive local wall-clock times; localisation comes after,
     # so a chat at 20:00 stays at 20:00 across DST (a UTC cron would drift).
     weekday = _WEEKDAYS[list(type(recurrence.weekday)).index(recurrence.weekday)]
@@ -147,7 +179,7 @@ def local_occurrences(recurrence: Recurrence, limit: int = 1000) -> Iterator[dat
             byweekday=weekday(_ORDINALS[recurrence.ordinal]),
             dtstart=first,
             until=until,
-            count=None if until else limit,
+            count=limit,
         )
     else:
         # rrule counts the interval from the week holding dtstart: every 2 weeks on
@@ -159,10 +191,15 @@ def local_occurrences(recurrence: Recurrence, limit: int = 1000) -> Iterator[dat
             byweekday=weekday,
             dtstart=first,
             until=until,
-            count=None if until else limit,
+            count=limit,
         )
     skip = set(recurrence.skip)
-    for local in rule:
+    found = iter(rule)
+    while True:
+        try:
+            local = next(found)
+        except (StopIteration, ValueError, OverflowError):  # the end of the rule or the calendar
+            return
         if local.date() not in skip:
             yield local
 
@@ -191,13 +228,14 @@ def join_names(names: list[str]) -> str:
     return ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def _values(
+def placeholder_values(
     script: ChatScript,
     network: NetworkName,
     start: datetime,
     next_start: datetime | None,
     number: int | None,
 ) -> dict[str, str]:
+    """What each placeholder stands for in one chat (``start``, aware UTC) on ``network``."""
     tz = localtime.zone(script.timezone)
     local = localtime.to_local(start, tz)
     values = {
@@ -232,16 +270,29 @@ def _clock(local: datetime) -> str:
 
 
 def render(template: str, values: dict[str, str]) -> str:
-    """Fill placeholders; raises PlaceholderError naming the first that does not apply."""
-    for name in placeholders_in(template):
+    """Fill placeholders; raises PlaceholderError naming the first that does not apply.
+
+    Only plain ``{name}`` is filled: a format spec or a conversion (``{title!r}``,
+    ``{title:>99}``) is refused, so a text never reaches Python's formatting rules.
+    """
+    try:
+        parts = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise PlaceholderError("", f"the {{braces}} do not match: {exc}") from exc
+    out = []
+    for literal, name, spec, conversion in parts:
+        out.append(literal)
+        if name is None:
+            continue
+        if spec or conversion:
+            written = Placeholder(name, spec or "", conversion).written
+            raise PlaceholderError(name, f"{written} has a format after the name")
         if name not in values:
             if name in PLACEHOLDERS:
                 raise PlaceholderError(name, _why_missing(name))
             raise PlaceholderError(name, f"unknown placeholder {{{name}}}")
-    try:
-        return template.format_map(values)
-    except (ValueError, IndexError) as exc:
-        raise PlaceholderError("", f"cannot fill the placeholders: {exc}") from exc
+        out.append(values[name])
+    return "".join(out)
 
 
 def _why_missing(name: str) -> str:
@@ -252,7 +303,8 @@ def _why_missing(name: str) -> str:
     }.get(name, f"{{{name}}} is not available here")
 
 
-def _text_for(post: Post | Reminder, network: NetworkName) -> str:
+def text_for(post: Post | Reminder, network: NetworkName) -> str:
+    """The text written for ``network``: its own form if the script gives one, else text:."""
     if network is NetworkName.MASTODON and post.mastodon:
         return post.mastodon
     if network is NetworkName.BLUESKY and post.bluesky:
@@ -272,11 +324,8 @@ def render_post(
     with_extra_tags: bool = False,
 ) -> RenderedPost:
     """The exact post for one network: placeholders filled, numbered, hashtag once."""
-    values = _values(script, network, start, next_start, number)
-    text = compose(render(_text_for(post, network), values), hashtag=script.hashtag, number=number)
-    if with_extra_tags:
-        for tag in script.extra_tags:
-            text = compose(text, hashtag=tag)
+    values = placeholder_values(script, network, start, next_start, number)
+    text = post_text(script, post, network, values, number, with_extra_tags=with_extra_tags)
     facets = tuple(bluesky_facets(text)) if network is NetworkName.BLUESKY else ()
     return RenderedPost(
         network=network,
@@ -286,6 +335,23 @@ def render_post(
         image_path=post.image.path if post.image else None,
         image_alt=post.image.alt if post.image else None,
     )
+
+
+def post_text(
+    script: ChatScript,
+    post: Post | Reminder,
+    network: NetworkName,
+    values: dict[str, str],
+    number: int | None,
+    *,
+    with_extra_tags: bool = False,
+) -> str:
+    """The text posted on ``network`` with these placeholder values (see :func:`render_post`)."""
+    text = compose(render(text_for(post, network), values), hashtag=script.hashtag, number=number)
+    if with_extra_tags:
+        for tag in script.extra_tags:
+            text = compose(text, hashtag=tag)
+    return text
 
 
 @dataclass(frozen=True)
@@ -304,16 +370,13 @@ def slots(script: ChatScript) -> list[Slot]:
     result: list[Slot] = []
     for index, reminder in enumerate(script.reminders, start=1):
         result.append(Slot(f"reminder-{index}", StepKind.REMINDER, -reminder.before, reminder))
-    result.append(
-        Slot(
-            "welcome", StepKind.WELCOME, script.welcome.at or DEFAULT_AT["welcome"], script.welcome
-        )
-    )
+    # "at: 0" is a time like any other, never "not given" (a zero timedelta is falsy).
+    result.append(Slot("welcome", StepKind.WELCOME, _at(script.welcome, "welcome"), script.welcome))
     if script.introductions:
-        at = script.introductions.at or DEFAULT_AT["introductions"]
+        at = _at(script.introductions, "introductions")
         result.append(Slot("introductions", StepKind.INTRODUCTIONS, at, script.introductions))
     if script.format_note:
-        at = script.format_note.at or DEFAULT_AT["format_note"]
+        at = _at(script.format_note, "format_note")
         result.append(Slot("format-note", StepKind.FORMAT_NOTE, at, script.format_note))
     offset = DEFAULT_AT["first_question"]
     for number, question in enumerate(script.questions, start=1):
@@ -329,6 +392,10 @@ def slots(script: ChatScript) -> list[Slot]:
     if script.recap.enabled:
         result.append(Slot("recap", StepKind.RECAP, closing_at + script.recap.after, None))
     return result
+
+
+def _at(post: Post, key: str) -> timedelta:
+    return post.at if post.at is not None else DEFAULT_AT[key]
 
 
 def plan_chat(

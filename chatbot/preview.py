@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from chatbot import localtime
+from chatbot.errors import Problem
 from chatbot.loader import LoadedScript
 from chatbot.plan import ChatPlan, occurrences, plan_upcoming
 from chatbot.text import Limits
@@ -31,6 +32,46 @@ def build_preview(loaded: LoadedScript, now: datetime, limits: Limits, dates: in
     if plan is not None and loaded.script.is_series:
         later = occurrences(loaded.script, plan.start, dates + 1)[1:]
     return Preview(loaded, plan, later)
+
+
+def too_long(preview: Preview) -> list[Problem]:
+    """Each post of the previewed chat that does not fit its network, as a problem."""
+    if preview.plan is None:
+        return []
+    problems = []
+    for step in preview.plan.steps:
+        for network, post in step.posts.items():
+            if not post.measure.fits:
+                problems.append(
+                    preview.loaded.doc.problem(
+                        _step_path(step.key),
+                        f"{step.key} is too long for {network.value} in chat "
+                        f"{preview.plan.chat_id}: {post.measure.describe()}",
+                        f"shorten it, or add a shorter {network.value}: text for this step",
+                    )
+                )
+    return problems
+
+
+def _step_path(key: str) -> tuple[str | int, ...]:
+    """Where the step ``key`` (q3, reminder-1, format-note ...) is written in the script."""
+    if key.startswith("q") and key[1:].isdigit():
+        return ("questions", int(key[1:]) - 1)
+    if key.startswith("reminder-") and key[9:].isdigit():
+        return ("reminders", int(key[9:]) - 1)
+    return (key.replace("-", "_"),)
+
+
+def preview_failed(loaded: LoadedScript, exc: Exception) -> Problem:
+    """The problem shown when a script that passed its checks cannot be previewed."""
+    return Problem(
+        str(loaded.path),
+        None,
+        None,
+        "",
+        f"chatbot could not preview this chat (internal error: {type(exc).__name__})",
+        "this is a bug in chatbot: please report it with the file attached",
+    )
 
 
 def render_plain(preview: Preview) -> str:

@@ -26,7 +26,6 @@ from chatbot.script import NetworkName
 from chatbot.store import BOT_AUTHOR, OVER_STATES, LocalPost, Store, UnitState
 
 DEMO_SCRIPT = "demo-chat.yaml"
-DEFAULT_SPEED = 60.0  # a one-hour chat in about a minute
 POLL = 0.2
 Say = Callable[[str], None]
 

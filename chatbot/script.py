@@ -7,6 +7,8 @@ the planner reads them. Field descriptions double as editor tooltips.
 
 from __future__ import annotations
 
+import calendar
+import math
 import re
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
@@ -35,16 +37,24 @@ _CLOCK = re.compile(r"^(?P<h>\d{1,2}):(?P<m>\d{2})(?::(?P<s>\d{2}))?$")
 _UNIT_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 
 
+# The longest duration any field means: a reminder a few weeks ahead at most.
+# Anything longer is a typo, and timedelta itself overflows near 10**9 days.
+MAX_DURATION = timedelta(days=366)
+_DURATION_WORDS = "write it like 9m, 1h 30m, 90s or 1 day"
+# The years a chat can be in: far enough back for a series that began long ago,
+# far enough ahead for any plan; the calendar and time zones hold everywhere in it.
+FIRST_YEAR = 1970
+LAST_YEAR = 2199
+
+
 def parse_duration(value: object) -> timedelta:
     """``"9m"``, ``"1h 30m"``, ``"1 day"``, ``"0:05"`` (h:mm) or a number of minutes."""
     if isinstance(value, timedelta):
         return value
-    if isinstance(value, bool):
-        raise ValueError("expected a duration such as 9m, 1h30m or 1 day")
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"this is not a duration: {_DURATION_WORDS}")
     if isinstance(value, int | float):
-        return timedelta(minutes=value)
-    if not isinstance(value, str):
-        raise ValueError("expected a duration such as 9m, 1h30m or 1 day")
+        return _bounded_seconds(value * 60.0, f"{value} minutes")
     text = value.strip()
     clock = _CLOCK.match(text)
     if clock:
@@ -56,8 +66,21 @@ def parse_duration(value: object) -> timedelta:
             float(part["value"]) * _UNIT_SECONDS[part["unit"][0].lower()]
             for part in _DURATION_PART.finditer(text)
         )
-        return timedelta(seconds=seconds)
-    raise ValueError(f'"{value}" is not a duration: write it like 9m, 1h 30m, 90s or 1 day')
+        return _bounded_seconds(seconds, f'"{value}"')
+    raise ValueError(f'"{value}" is not a duration: {_DURATION_WORDS}')
+
+
+def _bounded_seconds(seconds: float, written: str) -> timedelta:
+    if math.isnan(seconds):
+        raise ValueError(f"this is not a duration: {_DURATION_WORDS}")
+    if math.isinf(seconds):
+        raise ValueError(f"this duration never ends (.inf): {_DURATION_WORDS}")
+    if not abs(seconds) <= MAX_DURATION.total_seconds():
+        raise ValueError(
+            f"{written} is longer than a year, more than any step of a chat needs: "
+            f"{_DURATION_WORDS}"
+        )
+    return timedelta(seconds=seconds)
 
 
 def format_duration(value: timedelta) -> str:
@@ -97,8 +120,16 @@ def _parse_clock(value: object) -> object:
         match = _CLOCK.match(value.strip())
         if not match:
             raise ValueError(f'"{value}" is not a time of day: write it as HH:MM, e.g. 20:00')
-        return time(int(match["h"]), int(match["m"]))
-    return value
+        hour, minute = int(match["h"]), int(match["m"])
+        if hour > 23 or minute > 59:
+            raise Fixable(
+                f'"{value}" is not a time of day: hours go from 0 to 23, minutes from 0 to 59',
+                "write it as HH:MM, e.g. 20:00",
+            )
+        return time(hour, minute)
+    if isinstance(value, time):
+        return value
+    raise ValueError(f'{value} is not a time of day: write it in quotes, e.g. "20:00"')
 
 
 ClockTime = Annotated[
@@ -108,17 +139,80 @@ ClockTime = Annotated[
 ]
 
 
+def calendar_mistake(text: str) -> str | None:
+    """Why ``text`` (``2027-02-30``, ``2027-13-01 20:00``) is not a day of the calendar."""
+    match = re.match(r"^\s*(\d{4})-(\d{1,2})-(\d{1,2})", text)
+    if not match:
+        return None
+    year, month, day = (int(part) for part in match.groups())
+    if not 1 <= month <= 12:
+        return f"there is no month {month}"
+    if year == 0:
+        return "there is no year 0"
+    last = calendar.monthrange(year, month)[1]
+    if not 1 <= day <= last:
+        return f"{calendar.month_name[month]} {year} has {last} days"
+    return None
+
+
+def _in_range(value: date) -> date:
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise Fixable(
+            f"{value.isoformat()} is outside the years a chat can be in "
+            f"({FIRST_YEAR} to {LAST_YEAR})",
+            "check the year",
+        )
+    return value
+
+
+def _parse_date(value: object) -> date:
+    if isinstance(value, datetime):
+        raise ValueError(f"write a date without a time here: {value.date().isoformat()}")
+    if isinstance(value, date):
+        return _in_range(value)
+    if isinstance(value, str):
+        mistake = calendar_mistake(value)
+        if mistake:
+            raise Fixable(f'"{value}" is not a day in the calendar: {mistake}', "check the date")
+        try:
+            return _in_range(date.fromisoformat(value.strip()))
+        except ValueError:
+            pass
+    raise ValueError(f'"{value}" is not a date: write it as 2027-01-07')
+
+
+CalendarDate = Annotated[
+    date,
+    BeforeValidator(_parse_date),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^\d{4}-\d{2}-\d{2}$",
+            "description": "A date: 2027-01-07",
+        }
+    ),
+]
+
+
 def _parse_local_datetime(value: object) -> object:
     if isinstance(value, str):
+        mistake = calendar_mistake(value)
+        if mistake:
+            raise Fixable(f'"{value}" is not a day in the calendar: {mistake}', "check the date")
         try:
-            return datetime.fromisoformat(value.strip())
+            parsed = datetime.fromisoformat(value.strip())
         except ValueError:
             raise ValueError(
                 f'"{value}" is not a date and time: write it as 2027-01-07 20:00'
             ) from None
-    if isinstance(value, date) and not isinstance(value, datetime):
+        _in_range(parsed.date())
+        return parsed
+    if isinstance(value, datetime):
+        _in_range(value.date())
+        return value
+    if isinstance(value, date):
         raise ValueError("a start needs a time of day too: write it as 2027-01-07 20:00")
-    return value
+    raise ValueError(f"{value} is not a date and time: write it as 2027-01-07 20:00")
 
 
 LocalDateTime = Annotated[
@@ -133,7 +227,7 @@ LocalDateTime = Annotated[
     ),
 ]
 
-_HASHTAG = re.compile(r"^[^\W_][\w]*$")
+_HASHTAG = re.compile(r"^[^\s#]+$")
 _MASTODON_ACCOUNT = re.compile(
     r"^@?(?P<user>[A-Za-z0-9_]+)@(?P<domain>[A-Za-z0-9.-]+\.[A-Za-z]{2,})$"
 )
@@ -142,11 +236,25 @@ _BLUESKY_HANDLE = re.compile(
 )
 
 
-class FieldError(ValueError):
+# Bounds no real chat comes near; they keep the checking of one file fast.
+MAX_QUESTIONS = 50
+MAX_REMINDERS = 10
+MAX_SKIP_DATES = 200
+
+
+class Fixable(ValueError):
+    """A value the script cannot use, and how to fix it (the loader shows both)."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+class FieldError(Fixable):
     """A check across fields that names the key at fault, so the loader points at its line."""
 
-    def __init__(self, message: str, key: str) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, key: str, hint: str = "") -> None:
+        super().__init__(message, hint)
         self.key = key
 
 
@@ -297,30 +405,42 @@ class Recurrence(Model):
     """A series: e.g. the first Thursday of every month at 20:00."""
 
     every: Literal["week", "month"] = Field(default="month", description="week or month")
-    interval: int = Field(default=1, ge=1, description="Every 2 weeks: every: week, interval: 2.")
+    interval: int = Field(
+        default=1, ge=1, le=52, description="Every 2 weeks: every: week, interval: 2."
+    )
     weekday: Weekday
     ordinal: Ordinal | None = Field(
         default=None, description="For monthly chats: first, second, third, fourth or last."
     )
     time: ClockTime = Field(description="Local time of day in the chat's time zone: 20:00")
-    starting: date = Field(description="First possible date of the series: 2027-01-01")
-    until: date | None = Field(default=None, description="Last possible date (optional).")
-    skip: list[date] = Field(
-        default_factory=list, description="Dates with no chat (holidays), e.g. [2027-07-01]."
+    starting: CalendarDate = Field(description="First possible date of the series: 2027-01-01")
+    until: CalendarDate | None = Field(default=None, description="Last possible date (optional).")
+    skip: list[CalendarDate] = Field(
+        default_factory=list,
+        max_length=MAX_SKIP_DATES,
+        description="Dates with no chat (holidays), e.g. [2027-07-01].",
     )
 
     @model_validator(mode="after")
     def _monthly_needs_ordinal(self) -> Recurrence:
         if self.every == "month" and self.ordinal is None:
             raise FieldError(
-                "a monthly series needs ordinal (first, second, third, fourth or last)", "every"
+                "a monthly series needs ordinal (first, second, third, fourth or last)",
+                "every",
+                "add ordinal: first (or second, third, fourth, last), or use every: week",
             )
         if self.every == "week" and self.ordinal is not None:
             raise FieldError(
-                "ordinal is only for monthly series: remove it or use every: month", "ordinal"
+                "ordinal is only for monthly series",
+                "ordinal",
+                "remove ordinal:, or use every: month",
             )
         if self.until is not None and self.until < self.starting:
-            raise FieldError("until is before starting", "until")
+            raise FieldError(
+                "until is before starting: the series would have no chat",
+                "until",
+                "check both dates",
+            )
         return self
 
 
@@ -373,14 +493,14 @@ class ChatScript(Model):
     guest: Person | None = Field(
         default=None, description="A guest moderator, credited as {guest}."
     )
-    reminders: list[Reminder] = Field(default_factory=list)
+    reminders: list[Reminder] = Field(default_factory=list, max_length=MAX_REMINDERS)
     welcome: Post
     introductions: Post | None = None
     format_note: Post | None = None
     question_spacing: Duration = Field(
         default=timedelta(minutes=9), description="Time between questions (default 9m)."
     )
-    questions: list[Question] = Field(min_length=1)
+    questions: list[Question] = Field(min_length=1, max_length=MAX_QUESTIONS)
     closing: Post
     recap: Recap = Field(default_factory=Recap)
     moderation: Moderation = Field(
@@ -393,9 +513,9 @@ class ChatScript(Model):
     def _hashtag_chars(cls, value: str | list[str]) -> str | list[str]:
         for tag in [value] if isinstance(value, str) else value:
             if not _HASHTAG.match(tag):
-                raise ValueError(
-                    f'"#{tag}" is not a hashtag that works on both networks: use letters, '
-                    "digits and _ only, starting with a letter or digit"
+                raise Fixable(
+                    f'"#{tag}" is not a hashtag: a hashtag is one word after a single #',
+                    "remove the spaces (and any second #), e.g. #BLchat",
                 )
         return value
 
@@ -403,7 +523,7 @@ class ChatScript(Model):
     @classmethod
     def _unique_networks(cls, value: list[NetworkName]) -> list[NetworkName]:
         if len(set(value)) != len(value):
-            raise ValueError("a network is listed twice")
+            raise Fixable("a network is listed twice", "list each network once")
         return value
 
     @model_validator(mode="after")
@@ -412,16 +532,19 @@ class ChatScript(Model):
             raise FieldError(
                 "a chat has either start (a one-off chat) or recurrence (a series), not both",
                 "recurrence",
+                "remove recurrence: for a one-off chat, or start: for a series",
             )
         if self.start is None and self.recurrence is None:
             raise FieldError(
-                "no start (a one-off chat) and no recurrence (a series): give one of them",
+                "no start (a one-off chat) and no recurrence (a series)",
                 "start",
+                "add start: 2027-01-07 20:00 for a one-off chat, or a recurrence: section",
             )
         if self.start is not None and self.start.tzinfo is not None:
             raise FieldError(
-                "start must be local time without a UTC offset: the timezone field sets the zone",
+                "start must be local time without a UTC offset",
                 "start",
+                "remove the offset (e.g. +01:00 or Z): timezone: sets the zone",
             )
         return self
 

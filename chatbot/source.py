@@ -1,190 +1,197 @@
-"""Reading YAML files safely while remembering where every value came from.
+"""Reading YAML files safely, within fixed bounds, remembering where every value came from.
 
 Co-moderators need messages that name the line, so the loader keeps a map from
 each value's path (``("questions", 2, "text")``) to its line and column.
+
+Every bound is checked before the work it protects: the file's size before it
+is read, its characters before it is parsed, and nesting and aliases on the
+parser's flat event stream before any tree is built or walked. So a hostile
+file (an alias bomb, ten thousand nested lists) costs a fraction of a second
+and a few megabytes, and comes back as a located problem, never an exception.
 """
 
 from __future__ import annotations
 
+import codecs
 import re
-from dataclasses import dataclass, field
+import stat
 from pathlib import Path
-from typing import Any
 
 import yaml
 
 from chatbot.errors import Problem
+from chatbot.yamltree import (
+    MAX_SCRIPT_BYTES,
+    Loader,
+    Path_,
+    SourceDoc,
+    build_data,
+    dotted,
+    scan,
+    syntax_problem,
+)
 
-Path_ = tuple[str | int, ...]
+__all__ = ["MAX_SCRIPT_BYTES", "Path_", "SourceDoc", "dotted", "load_yaml", "parse_yaml"]
 
-
-@dataclass
-class SourceDoc:
-    """A parsed YAML document and the position of each of its values."""
-
-    file: str
-    data: Any
-    positions: dict[Path_, tuple[int, int]] = field(default_factory=dict)
-    key_positions: dict[Path_, tuple[int, int]] = field(default_factory=dict)
-
-    def where(self, path: Path_, *, key: bool = False) -> tuple[int | None, int | None]:
-        """Line and column (1-based) of the value at ``path`` or its closest parent."""
-        table = self.key_positions if key else self.positions
-        probe = tuple(path)
-        while probe:
-            if probe in table:
-                return table[probe]
-            if not key and probe in self.key_positions:
-                return self.key_positions[probe]
-            probe = probe[:-1]
-        return self.positions.get((), (1, 1))
-
-    def problem(self, path: Path_, message: str, hint: str = "", *, key: bool = False) -> Problem:
-        line, column = self.where(path, key=key)
-        return Problem(self.file, line, column, dotted(path), message, hint)
+# Characters YAML forbids (PyYAML's Reader.NON_PRINTABLE): control characters.
+_FORBIDDEN = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
-def dotted(path: Path_) -> str:
-    """``("questions", 2, "text")`` -> ``questions[2].text`` (1-based list items)."""
-    out = ""
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part + 1}]"
-        else:
-            out += ("." if out else "") + part
-    return out
+# --- bytes -> text -------------------------------------------------------------------------
 
 
-class _PositionLoader(yaml.SafeLoader):
-    """SafeLoader without YAML 1.1's base-60 numbers.
-
-    PyYAML reads ``20:00`` as the integer 1200 and ``0:05`` as 5 (YAML 1.1
-    sexagesimal); a chat script means a time of day or a duration, so such
-    scalars stay strings. Everything else resolves as in SafeLoader.
-    """
-
-
-def _without_sexagesimal() -> None:
-    resolvers: dict[str | None, list[tuple[str, re.Pattern[str]]]] = {}
-    for first, entries in yaml.SafeLoader.yaml_implicit_resolvers.items():
-        resolvers[first] = [
-            (tag, regexp)
-            for tag, regexp in entries
-            if tag not in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
-        ]
-    _PositionLoader.yaml_implicit_resolvers = resolvers
-    _PositionLoader.add_implicit_resolver(
-        "tag:yaml.org,2002:int",
-        re.compile(
-            r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$"
-        ),
-        list("-+0123456789"),
-    )
-    _PositionLoader.add_implicit_resolver(
-        "tag:yaml.org,2002:float",
-        re.compile(
-            r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?"
-            r"|\.[0-9_]+(?:[eE][-+][0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
-        ),
-        list("-+0123456789."),
-    )
-
-
-_without_sexagesimal()
-
-
-def _walk(
-    node: yaml.Node,
-    path: Path_,
-    doc: SourceDoc,
-    problems: list[Problem],
-) -> None:
-    doc.positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
-    if isinstance(node, yaml.MappingNode):
-        seen: dict[str, int] = {}
-        for key_node, value_node in node.value:
-            key = str(key_node.value)
-            if key in seen:
-                problems.append(
-                    Problem(
-                        doc.file,
-                        key_node.start_mark.line + 1,
-                        key_node.start_mark.column + 1,
-                        dotted((*path, key)),
-                        f'"{key}" appears twice in the same section (first on line {seen[key]})',
-                        "keep one of them: YAML would silently use only the last",
-                    )
-                )
-            seen[key] = key_node.start_mark.line + 1
-            child = (*path, key)
-            doc.key_positions[child] = (
-                key_node.start_mark.line + 1,
-                key_node.start_mark.column + 1,
+def read_text(
+    path: Path, name: str, max_bytes: int = MAX_SCRIPT_BYTES
+) -> tuple[str | None, Problem | None]:
+    """The file's text, or the problem that keeps it from being read as a script."""
+    try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            return None, _file_problem(
+                name, "this is not a regular file", "name a chat script file (.yaml)"
             )
-            _walk(value_node, child, doc, problems)
-            if (
-                isinstance(value_node, yaml.CollectionNode)
-                and value_node.start_mark.line != key_node.start_mark.line
-            ):
-                # A block section starts on the line after its key; a problem with the
-                # section as a whole (a missing key, a cross-field check) belongs on
-                # the key's line, where the co-moderator wrote "image:".
-                doc.positions[child] = doc.key_positions[child]
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            _walk(item, (*path, index), doc, problems)
-
-
-def load_yaml(path: Path, display: str | None = None) -> tuple[SourceDoc, list[Problem]]:
-    """Parse ``path`` with the safe loader; never raises for bad content, returns problems."""
-    name = display or str(path)
-    try:
-        raw = path.read_bytes()
+        if info.st_size > max_bytes:
+            return None, _too_big(name, info.st_size, max_bytes)
+        with path.open("rb") as handle:
+            raw = handle.read(max_bytes + 1)
     except OSError as exc:
-        return SourceDoc(name, None), [
-            Problem(name, None, None, "", f"cannot read the file: {exc.strerror}", "check the path")
-        ]
+        return None, _file_problem(
+            name,
+            f"cannot read the file: {exc.strerror or exc}",
+            "check the path and its permissions",
+        )
+    if len(raw) > max_bytes:  # it grew while we looked
+        return None, _too_big(name, len(raw), max_bytes)
+    return decode(raw, name)
+
+
+def _file_problem(name: str, message: str, hint: str) -> Problem:
+    return Problem(name, None, None, "", message, hint)
+
+
+def _too_big(name: str, size: int, max_bytes: int) -> Problem:
+    return Problem(
+        name,
+        None,
+        None,
+        "",
+        f"the file is {size:,} bytes; a chat script can be at most {max_bytes:,} bytes",
+        "check that this is the right file; a chat script is usually a few kilobytes",
+    )
+
+
+def decode(raw: bytes, name: str) -> tuple[str | None, Problem | None]:
+    """UTF-8 text (a byte-order mark is fine); other encodings are named in plain words."""
+    if raw.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        return None, _encoding_problem(name, "UTF-32")
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or _looks_utf16(raw):
+        return None, _encoding_problem(name, "UTF-16")
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8-sig"), None
     except UnicodeDecodeError as exc:
         before = raw[: exc.start]
         line = before.count(b"\n") + 1
         column = len(before) - (before.rfind(b"\n") + 1) + 1
-        return SourceDoc(name, None), [
+        byte = raw[exc.start]
+        if 0x91 <= byte <= 0x94:
+            why = "a curly quote saved by a word processor in the old Windows encoding"
+        elif byte >= 0x80:
+            why = "an accented letter or symbol saved in an old encoding (Latin-1 or Windows)"
+        else:
+            why = "a character in an encoding other than UTF-8"
+        return None, Problem(
+            name,
+            line,
+            column,
+            "",
+            f"the file is not UTF-8 text: byte 0x{byte:02x} on this line is {why}",
+            "save the file as UTF-8 (in most editors: Save as, Encoding: UTF-8)",
+        )
+
+
+def _looks_utf16(raw: bytes) -> bool:
+    """UTF-16 without a byte-order mark: every other byte of ASCII text is zero."""
+    sample = raw[:200]
+    return len(sample) >= 4 and sample.count(0) * 3 >= len(sample)
+
+
+def _encoding_problem(name: str, encoding: str) -> Problem:
+    return Problem(
+        name,
+        1,
+        1,
+        "",
+        f'the file is saved as {encoding} ("Unicode"), not UTF-8',
+        "save it again as UTF-8 (in Notepad: Save as, Encoding: UTF-8)",
+    )
+
+
+# --- text -> data --------------------------------------------------------------------------
+
+
+def load_yaml(
+    path: Path, display: str | None = None, *, max_bytes: int = MAX_SCRIPT_BYTES
+) -> tuple[SourceDoc, list[Problem]]:
+    """Parse ``path`` with the safe loader; never raises for bad content, returns problems."""
+    name = display or str(path)
+    text, problem = read_text(path, name, max_bytes)
+    if text is None:
+        assert problem is not None
+        return SourceDoc(name, None), [problem]
+    return parse_yaml(text, name, max_bytes=max_bytes)
+
+
+def parse_yaml(
+    text: str, name: str, *, max_bytes: int = MAX_SCRIPT_BYTES
+) -> tuple[SourceDoc, list[Problem]]:
+    """Parse YAML text; every mistake becomes a problem with the line it is on.
+
+    Problems that leave the document unusable (syntax, size, bombs) come back
+    with ``doc.data`` None; a value that cannot be read (``!!int nine``) is left
+    out of ``doc.data``, reported, and its path recorded in ``doc.invalid``.
+    """
+    doc = SourceDoc(name, None)
+    size = len(text.encode("utf-8", errors="surrogatepass"))
+    if size > max_bytes:
+        return doc, [_too_big(name, size, max_bytes)]
+    text = text.removeprefix("\ufeff")
+    doc.text = text
+    forbidden = _forbidden_characters(text, name)
+    if forbidden:
+        return doc, forbidden
+    lines = text.splitlines()
+    try:
+        problems = scan(text, name)
+        if problems:
+            return doc, problems
+        node = yaml.compose(text, Loader=Loader)
+    except yaml.MarkedYAMLError as exc:
+        return doc, [syntax_problem(exc, name, lines)]
+    except yaml.YAMLError as exc:  # a ReaderError: the characters were checked above
+        return doc, [Problem(name, None, None, "", f"YAML error: {exc}", "fix the YAML syntax")]
+    if node is None:
+        return doc, []
+    return doc, build_data(node, doc, lines)
+
+
+def _forbidden_characters(text: str, name: str) -> list[Problem]:
+    problems = []
+    for match in _FORBIDDEN.finditer(text):
+        before = text[: match.start()]
+        line = before.count("\n") + 1
+        column = match.start() - (before.rfind("\n") + 1) + 1
+        code = ord(match.group())
+        problems.append(
             Problem(
                 name,
                 line,
                 column,
                 "",
-                f"not UTF-8 text: byte 0x{raw[exc.start]:02x} on this line ({exc.reason})",
-                "save the file as UTF-8 (a word processor's curly quote is a common cause)",
+                f"an invisible control character (U+{code:04X}) is on this line",
+                "delete it, or retype the line: such characters often come with text "
+                "copied from a PDF or a chat app",
             )
-        ]
-    return parse_yaml(text, name)
-
-
-def parse_yaml(text: str, name: str) -> tuple[SourceDoc, list[Problem]]:
-    """Parse YAML text; syntax errors become problems with the line of the mistake."""
-    doc = SourceDoc(name, None)
-    problems: list[Problem] = []
-    try:
-        node = yaml.compose(text, Loader=_PositionLoader)
-        data = yaml.load(text, Loader=_PositionLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        column = mark.column + 1 if mark else None
-        what = exc.problem or "invalid YAML"
-        hint = "check the indentation and quoting on this line and the one above"
-        # PyYAML names a tab as "found character '\\t' that cannot start any token".
-        if exc.problem and ("tab" in exc.problem or "\\t" in exc.problem):
-            hint = "YAML indentation must use spaces, not tabs"
-        elif exc.problem and "mapping values are not allowed" in exc.problem:
-            hint = 'put text that contains ": " in quotes, e.g. text: "Q1: ..."'
-        return doc, [Problem(name, line, column, "", f"YAML syntax error: {what}", hint)]
-    except yaml.YAMLError as exc:
-        return doc, [Problem(name, None, None, "", f"YAML error: {exc}", "fix the YAML syntax")]
-    doc.data = data
-    if node is not None:
-        _walk(node, (), doc, problems)
-    return doc, problems
+        )
+        if len(problems) >= 5:
+            break
+    return problems

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import grapheme
-from atproto_client.utils import detect_facets, detect_mentions
+import regex
 from mastodon import Mastodon
 
 from chatbot.script import NetworkName
@@ -28,6 +28,28 @@ BLUESKY_MAX_BYTES = 3000
 # Bluesky: a tag facet's value is at most 64 graphemes (app.bsky.richtext.facet#tag).
 BLUESKY_MAX_TAG_GRAPHEMES = 64
 LOCAL_MAX_CHARACTERS = 500
+# Mastodon: an attachment's description (alt text) is at most 1,500 characters
+# (app/models/media_attachment.rb, MAX_DESCRIPTION_LENGTH = 1_500, checked with
+# Rails' length validator, which counts characters).
+MASTODON_MAX_ALT_CHARACTERS = 1500
+# Bluesky: the lexicon sets no limit (app.bsky.embed.images#image: "alt":
+# {"type": "string"}); the Bluesky app lets people write at most 2,000
+# (social-app src/lib/constants.ts, MAX_ALT_TEXT = 2000), so longer alt text is
+# cut or refused by the clients people use.
+BLUESKY_MAX_ALT_GRAPHEMES = 2000
+# Mastodon's hashtag rule, from app/models/tag.rb (HASHTAG_SEPARATORS,
+# HASHTAG_FIRST_SEQUENCE, HASTAG_LAST_SEQUENCE, HASHTAG_NAME_RE): a tag needs a
+# letter; "_", "·", "・" and ZWNJ may join words. The `regex` module reads the
+# same POSIX classes as Ruby's Onigmo.
+_MASTODON_SEPARATORS = "_\u00b7\u30fb\u200c"
+_MASTODON_FIRST = (
+    f"([[:word:]_][[:word:]{_MASTODON_SEPARATORS}]*[[:alpha:]{_MASTODON_SEPARATORS}]"
+    f"[[:word:]{_MASTODON_SEPARATORS}]*[[:word:]_])"
+)
+_MASTODON_LAST = "([[:word:]_]*[[:alpha:]][[:word:]_]*)"
+MASTODON_HASHTAG_NAME = regex.compile(
+    rf"\A(?:{_MASTODON_FIRST}|{_MASTODON_LAST})\Z", regex.IGNORECASE | regex.VERSION0
+)
 
 
 @dataclass(frozen=True)
@@ -55,13 +77,15 @@ class Measure:
     limit: int
     unit: str
     too_long_by: int
+    at_least: bool = False  # counting stopped once the text was past the limit
 
     @property
     def fits(self) -> bool:
         return self.too_long_by <= 0
 
     def describe(self) -> str:
-        return f"{self.length}/{self.limit} {self.unit}"
+        more = "at least " if self.at_least else ""
+        return f"{more}{self.length}/{self.limit} {self.unit}"
 
 
 def has_hashtag(text: str, tag: str) -> bool:
@@ -100,10 +124,10 @@ def measure(network: NetworkName, text: str, limits: Limits, spoiler_text: str =
         limit = limits.mastodon_max_characters
         return Measure(length, limit, "characters", length - limit)
     if network is NetworkName.BLUESKY:
-        graphemes = bluesky_graphemes(text)
         size = len(text.encode("utf-8"))
         if size > BLUESKY_MAX_BYTES:
             return Measure(size, BLUESKY_MAX_BYTES, "bytes", size - BLUESKY_MAX_BYTES)
+        graphemes = bluesky_graphemes(text)
         return Measure(
             graphemes, BLUESKY_MAX_GRAPHEMES, "graphemes", graphemes - BLUESKY_MAX_GRAPHEMES
         )
@@ -111,9 +135,65 @@ def measure(network: NetworkName, text: str, limits: Limits, spoiler_text: str =
     return Measure(length, LOCAL_MAX_CHARACTERS, "characters", length - LOCAL_MAX_CHARACTERS)
 
 
+def measure_bounded(network: NetworkName, text: str, limits: Limits) -> Measure:
+    """:func:`measure`, but a long text is counted only until it is past the limit.
+
+    The count of a prefix cut at a space is never more than the whole text's
+    (links and mentions hold no spaces, so none is cut in two); once a prefix is
+    over the limit, so is the text, and the rest is not counted. The length is
+    then a lower bound ("at least").
+    """
+    limit = measure(network, "", limits).limit
+    cut = 4 * limit + 100
+    while cut < len(text):
+        space = text.rfind(" ", 0, cut)
+        if space <= 0:
+            break
+        head = measure(network, text[:space], limits)
+        if not head.fits:
+            return Measure(head.length, head.limit, head.unit, head.too_long_by, at_least=True)
+        cut *= 4
+    return measure(network, text, limits)
+
+
+def alt_text_limit(network: NetworkName) -> tuple[int, str] | None:
+    """The most alt text ``network`` takes for an image, and its unit."""
+    if network is NetworkName.MASTODON:
+        return MASTODON_MAX_ALT_CHARACTERS, "characters"
+    if network is NetworkName.BLUESKY:
+        return BLUESKY_MAX_ALT_GRAPHEMES, "graphemes"
+    return None
+
+
+def alt_text_length(network: NetworkName, alt: str) -> int:
+    """Alt text length in ``network``'s unit (code points for Mastodon, graphemes for Bluesky)."""
+    if network is NetworkName.BLUESKY:
+        return int(grapheme.length(alt, until=BLUESKY_MAX_ALT_GRAPHEMES + 1))
+    return len(alt)
+
+
+def links_hashtag(network: NetworkName, tag: str) -> bool:
+    """Whether ``#tag`` appended to a post becomes a working hashtag on ``network``.
+
+    Bluesky: the same facet detection as the posts (atproto's rules, at most 64
+    graphemes), on the text as :func:`compose` appends it. Mastodon: its own
+    hashtag rule (see MASTODON_HASHTAG_NAME).
+    """
+    if network is NetworkName.BLUESKY:
+        text = f"Welcome #{tag}"
+        return any(f.kind == "tag" and f.value == tag for f in bluesky_facets(text))
+    if network is NetworkName.MASTODON:
+        return MASTODON_HASHTAG_NAME.match(tag) is not None
+    return True
+
+
 def bluesky_facets(text: str) -> list[Facet]:
     """Hashtag, link and mention facets with UTF-8 byte offsets, via atproto's detector."""
     facets: list[Facet] = []
+    # Imported here: atproto takes half a second to import, and only Bluesky
+    # texts need it (a `chatbot validate` that refuses a file never does).
+    from atproto_client.utils import detect_facets, detect_mentions
+
     for found in detect_facets(text):
         feature = found.features[0]
         start, end = found.index.byte_start, found.index.byte_end

@@ -198,3 +198,36 @@ def test_preview_of_a_broken_script_lists_its_problems_and_fails(
     assert result.returncode == 1
     assert "tests/fixtures/broken/bad-hashtag.yaml:3:" in result.stderr
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_validate_in_json_mode_prints_json_even_for_a_usage_mistake(
+    run_chatbot: RunChatbot,
+) -> None:
+    """A mistake in the command line exits 2, and stdout is still JSON in JSON mode."""
+    result = run_chatbot("validate", "schedules/", "--format", "json", "--no-such-option")
+    assert result.returncode == 2
+    assert json.loads(result.stdout) == {"ok": False, "error": "usage", "message": "see stderr"}
+    assert "Traceback" not in result.stderr
+
+
+def test_preview_of_a_past_one_off_shows_the_note_and_succeeds(
+    run_chatbot: RunChatbot,
+) -> None:
+    """A finished one-off is a note: preview says there is no upcoming chat and exits 0."""
+    result = run_chatbot("preview", "tests/fixtures/broken/start-in-past.yaml", "--now", NOW)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no upcoming chat" in result.stdout
+    assert "note: this chat started on 2026-10-01" in result.stderr
+
+
+def test_preview_lists_each_post_over_its_limit_as_a_problem() -> None:
+    """A preview planned against a smaller limit names each post it shows as too long."""
+    from chatbot.preview import build_preview, too_long
+    from chatbot.text import Limits
+
+    loaded = load_script(ROOT / "schedules" / "blended-learning.yaml", NOW_UTC)
+    item = build_preview(loaded, NOW_UTC, Limits(mastodon_max_characters=60))
+    problems = too_long(item)
+    assert problems
+    assert all("too long for mastodon" in p.message for p in problems)
+    assert all(p.field and p.line for p in problems), "each names its step's line"
