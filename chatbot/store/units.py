@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Required, TypedDict, Unpack
 
 import sqlalchemy as sa
 
@@ -28,6 +28,13 @@ from chatbot.text import Facet
 # The recap's posts are composed when the recap is due, from the answers collected:
 # the plan does not own their text.
 RUN_TIME_KINDS = frozenset({StepKind.RECAP.value})
+
+
+class When(TypedDict, total=False):
+    """When a write of an intent or a result is made, and under which lease."""
+
+    now: Required[datetime]
+    fence: Fence | None  # the chat's lease: the write is refused once another holds it
 
 
 class Units(Repository):
@@ -127,27 +134,24 @@ class Units(Repository):
         return unit_row(row) if row else None
 
     def mark_intent(
-        self,
-        chat_id: str,
-        step_key: str,
-        network: NetworkName,
-        *,
-        now: datetime,
-        fence: Fence | None = None,
+        self, chat_id: str, step_key: str, network: NetworkName, **when: Unpack[When]
     ) -> None:
-        """Write-ahead: the post is about to be sent (committed before the network call)."""
-        with self._tx() as conn:
-            _set(
-                conn,
-                chat_id,
-                step_key,
-                network,
-                fence=fence,
-                state=UnitState.INTENT,
-                intent_at=sa.func.coalesce(units_table.c.intent_at, sa.literal(now, UtcDateTime())),
-                attempts=units_table.c.attempts + 1,
-                updated_at=now,
-            )
+        """Write-ahead: the post is about to be sent (committed before the network call).
+
+        ``when``: ``now`` (required) and the ``fence`` of the chat's lease, as for every
+        write of an intent or a result.
+        """
+        now: datetime = when["now"]
+        self._write(
+            chat_id,
+            step_key,
+            network,
+            when.get("fence"),
+            state=UnitState.INTENT,
+            intent_at=sa.func.coalesce(units_table.c.intent_at, sa.literal(now, UtcDateTime())),
+            attempts=units_table.c.attempts + 1,
+            updated_at=now,
+        )
 
     def mark_posted(
         self,
@@ -159,22 +163,20 @@ class Units(Repository):
         fence: Fence | None = None,
     ) -> None:
         """The post exists: its reference is recorded."""
-        with self._tx() as conn:
-            _set(
-                conn,
-                chat_id,
-                step_key,
-                ref.network,
-                fence=fence,
-                state=UnitState.POSTED,
-                remote_id=ref.id,
-                remote_url=ref.url,
-                remote_cid=ref.cid,
-                posted_at=now,
-                retry_at=None,
-                reason="",
-                updated_at=now,
-            )
+        self._write(
+            chat_id,
+            step_key,
+            ref.network,
+            fence,
+            state=UnitState.POSTED,
+            remote_id=ref.id,
+            remote_url=ref.url,
+            remote_cid=ref.cid,
+            posted_at=now,
+            retry_at=None,
+            reason="",
+            updated_at=now,
+        )
 
     def mark_retry(
         self,
@@ -183,14 +185,11 @@ class Units(Repository):
         network: NetworkName,
         retry_at: datetime,
         reason: str,
-        *,
-        now: datetime,
-        fence: Fence | None = None,
+        **when: Unpack[When],
     ) -> None:
         """The call failed in a way worth retrying; the intent stays (the post may exist)."""
-        values = {"retry_at": retry_at, "reason": reason, "updated_at": now}
-        with self._tx() as conn:
-            _set(conn, chat_id, step_key, network, fence=fence, **values)
+        values = {"retry_at": retry_at, "reason": reason, "updated_at": when["now"]}
+        self._write(chat_id, step_key, network, when.get("fence"), **values)
 
     def mark_done(
         self,
@@ -199,12 +198,21 @@ class Units(Repository):
         network: NetworkName,
         state: UnitState,
         reason: str,
-        *,
-        now: datetime,
-        fence: Fence | None = None,
+        **when: Unpack[When],
     ) -> None:
         """Close a unit without a post: skipped, failed or cancelled, with the reason."""
-        values = {"state": state.value, "reason": reason, "retry_at": None, "updated_at": now}
+        values = {"state": state.value, "reason": reason, "retry_at": None}
+        self._write(chat_id, step_key, network, when.get("fence"), updated_at=when["now"], **values)
+
+    def _write(
+        self,
+        chat_id: str,
+        step_key: str,
+        network: NetworkName,
+        fence: Fence | None,
+        **values: Any,
+    ) -> None:
+        """Update one unit's columns; under ``fence``, only while that lease still holds."""
         with self._tx() as conn:
             _set(conn, chat_id, step_key, network, fence=fence, **values)
 
