@@ -29,6 +29,23 @@ class StepKind(StrEnum):
 INTRODUCTION_STEPS = frozenset({StepKind.WELCOME, StepKind.INTRODUCTIONS})
 
 
+class ReplyKind(StrEnum):
+    """What the bot posts in answer to someone, outside the chat's own thread."""
+
+    ACK = "ack"  # what a co-moderator's command changed
+    HELP = "help"  # the commands, to a co-moderator who sent something else
+    HELLO = "hello"  # welcoming a first-timer
+    NUDGE = "nudge"  # an answer without the hashtag or the number
+    MILESTONE = "milestone"  # a person's 3rd, 5th, 10th chat of the series
+    FOLLOWUP = "followup"  # a co-moderator's follow-up prompt, under its question
+    LIKE = "like"  # a favourite / like of an answer
+
+
+REPLY_KINDS = frozenset(kind.value for kind in ReplyKind)
+# Replies to participants: at most one per person per chat, across these kinds.
+CARE_KINDS = frozenset({ReplyKind.HELLO.value, ReplyKind.NUDGE.value, ReplyKind.MILESTONE.value})
+
+
 class PostKind(StrEnum):
     """What a post someone else wrote is within a chat."""
 

@@ -341,6 +341,79 @@ class Question(Post):
         ge=1,
         description="Optional: the question's number; if given, numbers must run 1, 2, 3 ...",
     )
+    followup: str | None = Field(
+        default=None,
+        min_length=1,
+        description="A follow-up prompt, posted under this question when a co-moderator "
+        "sends the bot `followup <n>`.",
+    )
+
+
+CARE_PLACEHOLDERS: dict[str, str] = {
+    "name": "the participant's name",
+    "hashtag": "the chat's hashtag with #",
+    "title": "the chat's title",
+    "count": "how many chats of the series the person has joined (milestones only)",
+    "series": "the series' name (milestones only)",
+}
+
+
+class CareReply(Model):
+    """One kind of reply the bot may send a participant (at most one reply per person)."""
+
+    enabled: bool = True
+    text: str = Field(min_length=1, description="Placeholders: {name}, {hashtag}, {title}.")
+
+
+class Milestones(Model):
+    """Celebrating people who keep coming: after the chat, in the recap, and optionally
+    with a reply carrying a badge picture."""
+
+    at: list[int] = Field(
+        default_factory=lambda: [3, 5, 10],
+        description="Numbers of chats of the series that are celebrated.",
+    )
+    reply: bool = Field(
+        default=False, description="Also reply to the person during the chat, with a badge."
+    )
+    text: str = Field(
+        default="{name}, this is your {count}th {hashtag} chat. Thank you for coming back!",
+        min_length=1,
+    )
+
+    @field_validator("at")
+    @classmethod
+    def _positive(cls, value: list[int]) -> list[int]:
+        if any(n < 2 for n in value):
+            raise Fixable("a milestone is a number of chats, 2 or more", "e.g. at: [3, 5, 10]")
+        return sorted(set(value))
+
+
+class Care(Model):
+    """How the bot looks after participants. Hard limits hold whatever is set here: at most
+    one reply per person per chat, never to people who opted out of bots, never to the
+    moderators, and questions always go out first."""
+
+    welcome: CareReply = Field(
+        default_factory=lambda: CareReply(
+            text="Welcome to {hashtag}, {name}! Answer each question with A1, A2 ... "
+            "and add {hashtag} so everyone sees your answers."
+        ),
+        description="A reply to a person's first post in their first chat of the series.",
+    )
+    nudge: CareReply = Field(
+        default_factory=lambda: CareReply(
+            text="Thanks, {name}! Start an answer with its number (A1, A2 ...) and add "
+            "{hashtag} so the whole chat sees it."
+        ),
+        description="One gentle reply to an answer without the hashtag or the answer number.",
+    )
+    appreciation: Literal["off", "all", "marked"] = Field(
+        default="off",
+        description="Like (favourite) answers: every answer, only those a moderator marks "
+        "with the command `like`, or none.",
+    )
+    milestones: Milestones = Field(default_factory=Milestones)
 
 
 class Reminder(Model):
@@ -507,6 +580,7 @@ class ChatScript(Model):
         default_factory=Moderation,
         description="Blocked accounts, servers and words, for this chat.",
     )
+    care: Care = Field(default_factory=Care, description="Welcomes, nudges, likes and milestones.")
 
     @field_validator("hashtag", "extra_tags")
     @classmethod

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from chatbot.config import LatePolicy, MissedStart
-from chatbot.kinds import StepKind
+from chatbot.kinds import REPLY_KINDS, StepKind
 from chatbot.script import NetworkName, format_duration
 from chatbot.store import DONE_STATES, ChatRow, ChatState, UnitRow, UnitState
 
@@ -21,6 +21,8 @@ LEAD_KINDS = frozenset({StepKind.REMINDER.value})  # steps before the chat prope
 # A recap is worth posting long after its time (the bot was down at the end of the
 # chat): it summarises, it does not interrupt.
 RECAP_GRACE = timedelta(hours=24)
+# A reply to someone (a welcome, an acknowledgement) later than this is no longer useful.
+REPLY_GRACE = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -88,8 +90,11 @@ def decide(chat: ChatRow, units: Sequence[UnitRow], now: datetime, policy: LateP
     actions: list[Action] = []
     wakes: list[datetime] = []
     started = any(u.kind not in LEAD_KINDS and due_at(chat, u) <= now for u in units)
-    for network in _networks(units):
-        chain = [u for u in units if u.network is network]
+    # One lane per network for the chat's thread, and one for replies to people: a reply
+    # never waits for the next question, and the thread's actions come first.
+    lanes = [(n, False) for n in _networks(units)] + [(n, True) for n in _networks(units)]
+    for network, replies in lanes:
+        chain = [u for u in units if u.network is network and (u.kind in REPLY_KINDS) == replies]
         for unit in chain:
             if unit.state in DONE_STATES:
                 continue
@@ -101,7 +106,7 @@ def decide(chat: ChatRow, units: Sequence[UnitRow], now: datetime, policy: LateP
                 wakes.append(due)
                 break
             late = now - due
-            grace = RECAP_GRACE if unit.kind == StepKind.RECAP else policy.step_grace
+            grace = _grace(unit, policy)
             if late <= grace:
                 actions.append(Post(unit))
             elif unit.state is UnitState.INTENT:
@@ -121,6 +126,14 @@ def decide(chat: ChatRow, units: Sequence[UnitRow], now: datetime, policy: LateP
             break
     state = ChatState.RUNNING if started and chat.state is ChatState.SCHEDULED else None
     return Decision(tuple(actions), state=state, wake_at=min(wakes) if wakes else None)
+
+
+def _grace(unit: UnitRow, policy: LatePolicy) -> timedelta:
+    if unit.kind == StepKind.RECAP:
+        return RECAP_GRACE
+    if unit.kind in REPLY_KINDS:
+        return REPLY_GRACE
+    return policy.step_grace
 
 
 def _late_reason(late: timedelta, policy: LatePolicy) -> str:

@@ -18,7 +18,7 @@ import structlog
 import tenacity
 
 from chatbot.errors import AuthFailed, NetworkError, RateLimited, Rejected, Transient
-from chatbot.kinds import StepKind
+from chatbot.kinds import REPLY_KINDS, StepKind
 from chatbot.metrics import NoMetrics, Observer
 from chatbot.networks.base import Attachment, Network, PostRequest
 from chatbot.posts import PostRef
@@ -45,23 +45,32 @@ def build_request(units: Sequence[UnitRow], unit: UnitRow) -> PostRequest:
 
     The chat is one thread per network; the recap starts a thread of its own.
     """
-    same_thread = [
-        u
-        for u in units
-        if u.network is unit.network and (u.kind == StepKind.RECAP) == (unit.kind == StepKind.RECAP)
-    ]
-    posted = sorted(
-        (u for u in same_thread if u.state is UnitState.POSTED and u.remote is not None),
-        key=lambda u: u.seq,
-    )
-    earlier = [u for u in posted if u.seq < unit.seq]
+    root: PostRef | None
+    parent: PostRef | None
+    if unit.reply_to is not None:  # a reply to someone's post, in that post's thread
+        root, parent = unit.reply_root or unit.reply_to, unit.reply_to
+    else:
+        same_thread = [
+            u
+            for u in units
+            if u.network is unit.network
+            and u.kind not in REPLY_KINDS
+            and (u.kind == StepKind.RECAP) == (unit.kind == StepKind.RECAP)
+        ]
+        posted = sorted(
+            (u for u in same_thread if u.state is UnitState.POSTED and u.remote is not None),
+            key=lambda u: u.seq,
+        )
+        earlier = [u for u in posted if u.seq < unit.seq]
+        root = earlier[0].remote if earlier else None
+        parent = earlier[-1].remote if earlier else None
     return PostRequest(
         idempotency_key=unit.idempotency_key,
         text=unit.text,
         facets=unit.facets,
         attachments=((Attachment(Path(unit.image.path), unit.image.alt),) if unit.image else ()),
-        root=earlier[0].remote if earlier else None,
-        parent=earlier[-1].remote if earlier else None,
+        root=root,
+        parent=parent,
         visibility=unit.visibility,
         kind=unit.kind,
         number=unit.number,

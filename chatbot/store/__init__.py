@@ -11,7 +11,8 @@ out one repository per part of the state:
 - ``events``: what ``chatbot status`` shows;
 - ``reports``: read-only queries for transcripts, recaps and statistics;
 - ``local_posts``: the embedded local network's own posts;
-- ``leases``: which replica acts for each chat (fencing tokens), heartbeats, accounts.
+- ``leases``: which replica acts for each chat (fencing tokens), heartbeats, accounts;
+- ``commands``: what co-moderators and hosts asked of a chat, and what came of it.
 
 Nothing here reads the clock: every write takes ``now`` from the caller.
 """
@@ -27,6 +28,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from chatbot.store.chats import Chats
+from chatbot.store.commands import Commands
 from chatbot.store.conversation import Conversation
 from chatbot.store.events import Events
 from chatbot.store.leases import Fence, LeaseLost, LeaseRow, Leases
@@ -36,6 +38,8 @@ from chatbot.store.model import (
     OVER_STATES,
     ChatRow,
     ChatState,
+    CommandRow,
+    CommandState,
     EventRow,
     Image,
     LocalPost,
@@ -58,6 +62,8 @@ __all__ = [
     "RUN_TIME_KINDS",
     "ChatRow",
     "ChatState",
+    "CommandRow",
+    "CommandState",
     "EventRow",
     "Fence",
     "Image",
@@ -91,6 +97,7 @@ class Store:
         self.reports = Reports(engine)
         self.local_posts = LocalPosts(engine)
         self.leases = Leases(engine)
+        self.commands = Commands(engine)
 
     @classmethod
     def open(cls, url: str, *, now: datetime) -> Store:

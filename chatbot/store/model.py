@@ -83,6 +83,9 @@ class PlannedUnit:
     facets: tuple[Facet, ...] = ()
     image: Image | None = None
     visibility: Visibility = Visibility.PUBLIC
+    reply_to: PostRef | None = None  # someone's post this replies to (or likes)
+    reply_root: PostRef | None = None  # the root of that post's thread
+    person: str | None = None  # whom a reply is for (a participant's account id)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -151,6 +154,31 @@ class StoredPost:
     reason: str
     resolved: bool
     deleted: bool
+
+
+class CommandState(StrEnum):
+    RECEIVED = "received"
+    APPLIED = "applied"
+    REFUSED = "refused"  # not from a moderator of the chat: logged, never acted on
+    IGNORED = "ignored"  # from a moderator, but not a command (help was sent) or too late
+
+
+@dataclass(frozen=True)
+class CommandRow:
+    """A command to a chat: where it came from, who sent it, and what came of it."""
+
+    id: int
+    chat_id: str
+    source: str  # a network's name, or "host"
+    post: PostRef | None  # the post that carried it (None from `chatbot control`)
+    post_uri: str | None
+    author_id: str
+    author: str
+    text: str
+    received_at: datetime
+    state: CommandState
+    detail: str
+    done_at: datetime | None
 
 
 @dataclass(frozen=True)

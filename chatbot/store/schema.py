@@ -108,6 +108,13 @@ units_table = sa.Table(
     sa.Column("image_path", sa.Text),
     sa.Column("image_alt", sa.Text),
     sa.Column("visibility", sa.String(20), nullable=False, server_default="public"),
+    # Migration 8: a reply to someone's post (an acknowledgement, a welcome, a nudge,
+    # a like) names that post and its thread's root; `person` is whom it is for.
+    sa.Column("reply_to_id", sa.Text),
+    sa.Column("reply_to_cid", sa.Text),
+    sa.Column("reply_root_id", sa.Text),
+    sa.Column("reply_root_cid", sa.Text),
+    sa.Column("person", sa.String(300)),
 )
 
 events_table = sa.Table(
@@ -266,6 +273,27 @@ accounts_table = sa.Table(
 )
 
 
+commands_table = sa.Table(
+    "commands",
+    metadata,
+    # What co-moderators (on a network) and hosts (`chatbot control`) asked of a chat,
+    # who asked, and what came of it: the running bot applies them in order.
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("chat_id", sa.String(200), nullable=False, index=True),
+    sa.Column("source", sa.String(20), nullable=False),  # a network's name, or "host"
+    sa.Column("post_uri", sa.String(500), unique=True),  # the post that carried it
+    sa.Column("post_id", sa.String(500)),
+    sa.Column("post_cid", sa.Text),
+    sa.Column("author_id", sa.String(300), nullable=False),
+    sa.Column("author", sa.Text, nullable=False),  # handle, or the host's user name
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("received_at", UtcDateTime, nullable=False),
+    sa.Column("state", sa.String(20), nullable=False),  # received, applied, refused, ignored
+    sa.Column("detail", sa.Text, nullable=False, server_default=""),
+    sa.Column("done_at", UtcDateTime),
+)
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
@@ -296,6 +324,19 @@ def _create_v2(conn: Connection) -> None:
     sa.Table("participants", sa.MetaData(), *_participants_v2()).create(conn)
     for table in (seen_posts_table, answers_table, cursors_table):
         table.create(conn)
+
+
+REPLY_COLUMNS = ("reply_to_id", "reply_to_cid", "reply_root_id", "reply_root_cid", "person")
+
+
+def _both(
+    first: Callable[[Connection], None], second: Callable[[Connection], None]
+) -> Callable[[Connection], None]:
+    def run(conn: Connection) -> None:
+        first(conn)
+        second(conn)
+
+    return run
 
 
 def _add_columns(table: sa.Table, *names: str) -> Callable[[Connection], None]:
@@ -342,6 +383,21 @@ MIGRATIONS: tuple[Migration, ...] = (
         7,
         "replicas: leases with fencing tokens, heartbeats, account health",
         _create(leases_table, replicas_table, accounts_table),
+    ),
+    Migration(
+        8,
+        "replies to people's posts, and co-moderators' commands",
+        _both(
+            _add_columns(
+                units_table,
+                "reply_to_id",
+                "reply_to_cid",
+                "reply_root_id",
+                "reply_root_cid",
+                "person",
+            ),
+            _create(commands_table),
+        ),
     ),
 )
 

@@ -301,6 +301,11 @@ def _plan_values(unit: PlannedUnit) -> dict[str, Any]:
         "image_path": unit.image.path if unit.image else None,
         "image_alt": unit.image.alt if unit.image else None,
         "visibility": unit.visibility.value,
+        "reply_to_id": unit.reply_to.id if unit.reply_to else None,
+        "reply_to_cid": unit.reply_to.cid if unit.reply_to else None,
+        "reply_root_id": unit.reply_root.id if unit.reply_root else None,
+        "reply_root_cid": unit.reply_root.cid if unit.reply_root else None,
+        "person": unit.person,
     }
 
 
@@ -341,4 +346,11 @@ def unit_row(row: sa.Row[Any]) -> UnitRow:
         facets=_facets(row.facets),
         image=Image(row.image_path, row.image_alt or "") if row.image_path else None,
         visibility=Visibility(row.visibility),
+        reply_to=PostRef(network, row.reply_to_id, "", row.reply_to_cid or "")
+        if row.reply_to_id
+        else None,
+        reply_root=PostRef(network, row.reply_root_id, "", row.reply_root_cid or "")
+        if row.reply_root_id
+        else None,
+        person=row.person,
     )
