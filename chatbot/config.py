@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, m
 
 from chatbot.errors import ConfigError, Problem, ScriptError
 from chatbot.kinds import Visibility
-from chatbot.script import Duration, Moderation
+from chatbot.script import Moderation
+from chatbot.scriptvalues import Duration
 from chatbot.source import load_yaml
 
 CONFIG_ENV = "CHATBOT_CONFIG"

@@ -11,7 +11,7 @@ from chatbot import localtime
 from chatbot.archive import file_stem
 from chatbot.config import LatePolicy
 from chatbot.run.policy import due_at
-from chatbot.script import format_duration
+from chatbot.scriptvalues import format_duration
 from chatbot.store import ChatRow, ChatState, RoundRow, Store, StoredAnswer, UnitRow, UnitState
 
 FINISHED_SHOWN = 5  # the latest finished chats listed

@@ -23,7 +23,8 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from chatbot.errors import Problem
-from chatbot.script import FieldError, Fixable, Recurrence
+from chatbot.script import FieldError, Recurrence
+from chatbot.scriptvalues import Fixable
 from chatbot.source import Path_, SourceDoc, dotted
 
 M = TypeVar("M", bound=BaseModel)

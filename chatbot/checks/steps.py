@@ -14,7 +14,8 @@ from datetime import timedelta
 from chatbot.errors import Problem
 from chatbot.kinds import StepKind
 from chatbot.plan import Slot, slots
-from chatbot.script import ChatScript, Post, Question, format_duration
+from chatbot.script import ChatScript, Post, Question
+from chatbot.scriptvalues import format_duration
 from chatbot.source import Path_, SourceDoc
 
 # A chat is an hour or so; a step more than a day after the start is a typo.

@@ -14,7 +14,8 @@ from datetime import datetime, timedelta
 
 from chatbot.config import LatePolicy, MissedStart
 from chatbot.kinds import REPLY_KINDS, StepKind
-from chatbot.script import NetworkName, format_duration
+from chatbot.script import NetworkName
+from chatbot.scriptvalues import format_duration
 from chatbot.store import DONE_STATES, ChatRow, ChatState, UnitRow, UnitState
 
 LEAD_KINDS = frozenset({StepKind.REMINDER.value})  # steps before the chat proper
