@@ -56,3 +56,10 @@ class SeenPost:
     edited_at: datetime | None = None
     likes: int = 0  # favourites / likes
     reposts: int = 0  # boosts / reposts
+    cid: str = ""  # Bluesky content hash (a reply to this post needs it)
+    root: str | None = None  # id of the first post of this post's thread, if it is a reply
+    direct: bool = False  # a direct message to the bot (Mastodon direct, a Bluesky DM)
+
+    def ref(self) -> PostRef:
+        """This post, as something the bot can reply to or like."""
+        return PostRef(self.network, self.id, self.url, self.cid)

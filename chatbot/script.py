@@ -78,6 +78,11 @@ class Person(Model):
     bluesky: str | None = Field(
         default=None, description="Bluesky handle (name.bsky.social) or DID (did:plc:...)"
     )
+    local: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9_]+$",
+        description="A name on the built-in local network (the demo and rehearsals).",
+    )
 
     @field_validator("mastodon")
     @classmethod
@@ -173,7 +178,7 @@ class Milestones(Model):
         default=False, description="Also reply to the person during the chat, with a badge."
     )
     text: str = Field(
-        default="{name}, this is your {count}th {hashtag} chat. Thank you for coming back!",
+        default="{name}, that makes {count} {hashtag} chats for you. Thank you for coming back!",
         min_length=1,
     )
 

@@ -55,7 +55,7 @@ def _person_handles(person: Person, network: NetworkName) -> list[str]:
     if network is NetworkName.BLUESKY and person.bluesky:
         return [normalise_handle(person.bluesky)]
     if network is NetworkName.LOCAL:
-        return [normalise_handle(person.name)]
+        return [normalise_handle(person.local or person.name)]
     return []
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from chatbot.collect.attribution import (
     merge_moderation,
     view_for,
 )
+from chatbot.collect.care import Care, Fresh
 from chatbot.errors import AuthFailed, NetworkError, RateLimited
 from chatbot.kinds import StepKind
 from chatbot.metrics import NoMetrics, Observer
@@ -45,18 +46,20 @@ POSTING_GUARD = timedelta(seconds=2)
 
 @dataclass
 class IngestStats:
-    """What one collection round changed."""
+    """What one collection round changed, and the posts it saw for the first time."""
 
     new: int = 0
     changed: int = 0
     deleted: int = 0
     answers: int = 0
+    fresh: list[Fresh] = field(default_factory=list)
 
     def __iadd__(self, other: IngestStats) -> IngestStats:
         self.new += other.new
         self.changed += other.changed
         self.deleted += other.deleted
         self.answers += other.answers
+        self.fresh += other.fresh
         return self
 
 
@@ -92,6 +95,8 @@ class Collector:
         answer_tail: timedelta,
         on_over: Callable[[str], None] = lambda _chat_id: None,
         metrics: Observer | None = None,
+        care: Care | None = None,
+        commands: Callable[[str, NetworkName, Sequence[SeenPost]], None] | None = None,
     ) -> None:
         self._store = store
         self._networks = networks
@@ -101,6 +106,8 @@ class Collector:
         self._answer_tail = answer_tail
         self._on_over = on_over
         self._metrics = metrics or NoMetrics()
+        self._care = care
+        self._commands = commands
         self._locks: dict[str, threading.Lock] = {}
         self._locks_lock = threading.Lock()
 
@@ -193,6 +200,10 @@ class Collector:
         stats = ingest(self._store, view, collected, now=now)
         self._store.conversation.save_cursors(chat.chat_id, name, collected.cursors, now=now)
         self._store.conversation.record_round(chat.chat_id, name, now=now)
+        if self._commands is not None and collected.to_bot:
+            self._commands(chat.chat_id, name, collected.to_bot)
+        if self._care is not None and stats.fresh:
+            self._care.after_round(chat.chat_id, name, stats.fresh)
         self._store.leases.account_ok(name.value, now=now)
         self._metrics.collected(name.value, stats.answers, time.monotonic() - began, ok=True)
         if stats.new or stats.changed or stats.deleted:
@@ -263,6 +274,8 @@ def ingest(store: Store, view: ChatView, collected: Collected, *, now: datetime)
                 stats.changed += 1
             else:
                 stats.new += 1
+                current = view.current_question(post.created_at)
+                stats.fresh.append(Fresh(post, kind, len(answers), current))
             stats.answers += len(answers)
     for uri in collected.deleted:
         if conversation.delete_post(view.chat_id, view.network, uri, now=now):

@@ -106,6 +106,22 @@ class CheckableNetwork(Protocol):
     def hashtag_feed(self, tag: str, limit: int = 10) -> int: ...
 
 
+@runtime_checkable
+class Interacting(Protocol):
+    """A network on which the bot also likes posts and knows who an account is."""
+
+    name: NetworkName
+
+    def like(self, post: PostRef) -> PostRef:
+        """Like (favourite) ``post``; idempotent: a post liked before stays liked once."""
+        ...
+
+    def resolve(self, handle: str) -> str | None:
+        """The stable id of the account ``handle`` names (Mastodon: the account id on the
+        bot's instance for ``@user@domain``; Bluesky: the DID), or None if there is none."""
+        ...
+
+
 # --- reading: the posts of a chat ---------------------------------------------------------
 
 
@@ -126,6 +142,9 @@ class Collected:
     posts: tuple[SeenPost, ...] = ()
     deleted: tuple[str, ...] = ()  # uris of posts that no longer exist
     cursors: dict[str, str] = field(default_factory=dict)
+    # Posts addressed to the bot (mentions, and direct messages, which are not among
+    # ``posts``): where co-moderators' commands come from.
+    to_bot: tuple[SeenPost, ...] = ()
 
 
 @runtime_checkable

@@ -70,6 +70,10 @@ _CHATTER = (
 )
 
 
+# In the demo, a co-moderator gives the bot more time for this question.
+COMMAND_AFTER = 3
+
+
 class LocalNetwork:
     """The local microblog, shared by the bot and the simulated participants."""
 
@@ -84,10 +88,12 @@ class LocalNetwork:
         delay_before_post: timedelta = timedelta(0),
         delay_after_post: timedelta = timedelta(0),
         name: NetworkName = NetworkName.LOCAL,
+        co_moderator: str | None = None,
     ) -> None:
         """``name``: a rehearsal plays a script's Mastodon and Bluesky posts here, each
         network's thread apart, with that network's text."""
         self.name = name
+        self._co_moderator = co_moderator  # a persona who gives the bot a command (the demo)
         self._store = store
         self._clock = clock or (lambda: datetime.now(UTC))
         self._time_scale = time_scale
@@ -151,7 +157,7 @@ class LocalNetwork:
         since = datetime.fromisoformat(after_time) if after_time else thread.since
         ids = {int(ref.id) for ref in thread.bot_posts}
         tag = f"#{thread.hashtag}".casefold()
-        posts = []
+        posts, to_bot = [], []
         cursor = cursors.get("posts", "")
         for post in self._store.local_posts.visible(
             until=self._clock(), after=(since, int(after_id or 0)), network=self.name.value
@@ -162,7 +168,23 @@ class LocalNetwork:
             in_thread = post.root in ids or post.reply_to in ids
             if in_thread or tag in post.text.casefold():
                 posts.append(self._seen(post))
-        return Collected(posts=tuple(posts), cursors={"posts": cursor} if cursor else {})
+            if f"@{BOT_AUTHOR}" in post.text.casefold():
+                to_bot.append(self._seen(post))
+        return Collected(
+            posts=tuple(posts),
+            cursors={"posts": cursor} if cursor else {},
+            to_bot=tuple(to_bot),
+        )
+
+    # --- likes and identities ---------------------------------------------------------
+
+    def like(self, post: PostRef) -> PostRef:
+        """Likes are not kept on the local network: the post stays as it is."""
+        return post
+
+    def resolve(self, handle: str) -> str | None:
+        """On the local network an account's id is its handle."""
+        return handle.strip().removeprefix("@").lower() or None
 
     def _seen(self, post: LocalPost) -> SeenPost:
         persona = _PERSONAS_BY_HANDLE.get(post.author)
@@ -184,6 +206,7 @@ class LocalNetwork:
             text=post.text,
             created_at=post.created_at,
             reply_to=str(post.reply_to) if post.reply_to else None,
+            root=str(post.root) if post.root and post.root != post.id else None,
             tags=tuple(t.lower() for t in re.findall(r"#(\w+)", post.text)),
         )
 
@@ -225,6 +248,16 @@ class LocalNetwork:
                 if persona.joins_at > number or rng.random() > persona.eagerness:
                     continue
                 rows.append(self._answer(persona, number, hashtag, post_id, root, now, rng))
+            if number == COMMAND_AFTER and self._co_moderator is not None:
+                rows.append(
+                    self._row(
+                        _PERSONAS_BY_HANDLE[self._co_moderator],
+                        f"@{BOT_AUTHOR} extend 2 {hashtag}",
+                        post_id,
+                        root,
+                        self._later(now, rng, 60, 90),
+                    )
+                )
             if rng.random() < 0.5:
                 persona = rng.choice(PERSONAS)
                 rows.append(

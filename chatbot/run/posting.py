@@ -18,9 +18,9 @@ import structlog
 import tenacity
 
 from chatbot.errors import AuthFailed, NetworkError, RateLimited, Rejected, Transient
-from chatbot.kinds import REPLY_KINDS, StepKind
+from chatbot.kinds import REPLY_KINDS, ReplyKind, StepKind
 from chatbot.metrics import NoMetrics, Observer
-from chatbot.networks.base import Attachment, Network, PostRequest
+from chatbot.networks.base import Attachment, Interacting, Network, PostRequest
 from chatbot.posts import PostRef
 from chatbot.run import policy
 from chatbot.script import NetworkName
@@ -225,4 +225,8 @@ class Poster:
             wait=self._wait,
             reraise=True,
         )
+        if request.kind == ReplyKind.LIKE:
+            if not isinstance(network, Interacting) or request.parent is None:
+                raise Rejected(f"liking posts is not possible on {network.name.value}")
+            return retrying(network.like, request.parent)
         return retrying(network.post, request)

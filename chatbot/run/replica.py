@@ -27,6 +27,8 @@ Clock = Callable[[], datetime]
 # A lease lasts this long unless renewed; renewed every third of it.
 LEASE_TTL = timedelta(seconds=30)
 REPLICA_FILE = "replica.json"
+# A chat another replica holds is looked at again at least this often.
+LOOK_AGAIN = timedelta(seconds=5)
 
 
 def replica_name() -> str:
@@ -77,6 +79,11 @@ class Replica:
         return self._store.leases.acquire(
             chat_id, self.name, now=self._clock(), ttl=self.ttl, gone=holder_gone
         )
+
+    def look_again(self, lease: LeaseRow) -> datetime:
+        """When to try again for a chat another replica holds: just after its lease expires,
+        or sooner (a replica that stops cleanly hands its leases over at once)."""
+        return min(lease.expires_at, self._clock() + LOOK_AGAIN) + timedelta(seconds=1)
 
     def beat(self) -> None:
         """Record that this replica is alive, and renew the leases it holds on open chats."""

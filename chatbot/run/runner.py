@@ -19,6 +19,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
@@ -29,11 +30,15 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
 
 from chatbot.archive import write_archives
-from chatbot.collect.collector import ChatSetup, Collector
+from chatbot.collect.care import Care
+from chatbot.collect.collector import Collector
 from chatbot.config import LatePolicy
+from chatbot.kinds import Visibility
 from chatbot.loader import LoadedScript
 from chatbot.metrics import Observer
 from chatbot.networks.base import Network
+from chatbot.run.authority import Identities
+from chatbot.run.commands import CommandDesk
 from chatbot.run.controls import Controls
 from chatbot.run.posting import RETRY_BACKOFF, Poster
 from chatbot.run.recaps import Recaps
@@ -42,7 +47,7 @@ from chatbot.run.steps import Steps
 from chatbot.run.sync import Sync, VisibilityPolicy
 from chatbot.run.watcher import WATCH_RESTART, Watcher
 from chatbot.script import Moderation, NetworkName
-from chatbot.store import OVER_STATES, ChatState, LeaseLost, LeaseRow, Store
+from chatbot.store import OVER_STATES, ChatState, Fence, LeaseLost, LeaseRow, Store
 from chatbot.text import Limits
 
 log = structlog.get_logger("chatbot.runner")
@@ -55,8 +60,8 @@ COLLECT_EVERY = timedelta(seconds=15)
 MIN_COLLECT_EVERY = timedelta(seconds=0.5)
 # After a failed job, or a watcher that stopped, the work is tried again this much later.
 AFTER_FAILURE = RETRY_BACKOFF[-1]
-# A chat another replica holds is looked at again just after its lease expires.
-LEASE_RETRY = timedelta(seconds=1)
+# Commands waiting in the store are applied this often (from the network or the host).
+COMMANDS_EVERY = timedelta(seconds=2)
 
 
 def _utcnow() -> datetime:
@@ -112,6 +117,7 @@ class Runner:
         data_dir: Path | None = None,
         lease_ttl: timedelta = LEASE_TTL,
         metrics: Observer | None = None,
+        reply_visibility: Visibility = Visibility.DIRECT,
     ) -> None:
         self.store = store
         self.networks = dict(networks)
@@ -138,15 +144,36 @@ class Runner:
             speed=speed,
             scripts=scripts,
         )
+        identities = Identities(self.networks, clock)
+        self.controls = Controls(store=store, clock=clock, lock_of=self._lock, wake=self.wake)
+        self.desk = CommandDesk(
+            store=store,
+            controls=self.controls,
+            clock=clock,
+            authority=lambda chat_id: (
+                identities.authority(s) if (s := self._sync.script_of(chat_id)) else None
+            ),
+            script_of=self._sync.script_of,
+            reply_visibility=reply_visibility,
+            wake=self.wake,
+        )
         self.collector = Collector(
             store=store,
             networks=self.networks,
             clock=clock,
-            setup=self._chat_setup,
+            setup=lambda chat_id: self._sync.setup_of(chat_id, self._moderation),
             every=max(collect_every / speed, MIN_COLLECT_EVERY),
             answer_tail=answer_tail / speed,
             on_over=self._write_transcript,
             metrics=metrics,
+            care=Care(
+                store=store,
+                clock=clock,
+                script_of=self._sync.script_of,
+                badges=data_dir / "badges" if data_dir else None,
+                wake=self.wake,
+            ),
+            commands=self.desk.receive,
         )
         self.poster = Poster(
             store=store,
@@ -174,7 +201,6 @@ class Runner:
             recaps=recaps,
             stopping=self._stopping,
         )
-        self.controls = Controls(store=store, clock=clock, lock_of=self._lock, wake=self.wake)
         self.scheduler = _scheduler()
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -185,22 +211,20 @@ class Runner:
         self.replica.started()
         self.sync()
         self.guarded("resuming collection", None, self._resume_collection)
-        self.scheduler.add_job(
-            self.sync,
-            "interval",
-            seconds=SYNC_INTERVAL.total_seconds(),
-            id="sync",
-            replace_existing=True,
-            misfire_grace_time=None,
-        )
-        self.scheduler.add_job(
-            lambda: self.guarded("the heartbeat", None, self.replica.beat),
-            "interval",
-            seconds=self.replica.ttl.total_seconds() / 3,
-            id="heartbeat",
-            replace_existing=True,
-            misfire_grace_time=None,
-        )
+        every = {
+            "sync": (self.sync, SYNC_INTERVAL),
+            "commands": (self.apply_commands, COMMANDS_EVERY),
+            "heartbeat": (self.replica.beat, self.replica.ttl / 3),
+        }
+        for name, (work, interval) in every.items():
+            self.scheduler.add_job(
+                partial(self.guarded, name, None, work),
+                "interval",
+                seconds=interval.total_seconds(),
+                id=name,
+                replace_existing=True,
+                misfire_grace_time=None,
+            )
         if self._watch:
             assert self.schedules is not None
             watcher = Watcher(
@@ -233,14 +257,13 @@ class Runner:
 
     def planned_chats(self) -> list[str]:
         """Ids of the chats the runner has planned, soonest first."""
-        plans = self._sync.snapshot.plans.values()
-        return [p.chat_id for p in sorted(plans, key=lambda p: p.start)]
+        return self._sync.planned()
 
     def all_over(self, *, answers_in: bool = False) -> bool:
         """Whether every planned chat is done, missed or cancelled; with ``answers_in``,
         also whether their collection has ended (their transcripts are written)."""
         chats = [self.store.chats.get(chat_id) for chat_id in self.planned_chats()]
-        over = bool(chats) and all(c is not None and c.state in OVER_STATES for c in chats)
+        over = bool(chats) and all(c and c.state in OVER_STATES for c in chats)
         if over and answers_in:
             return not any(job.id.startswith("collect:") for job in self.scheduler.get_jobs())
         return over
@@ -294,46 +317,40 @@ class Runner:
         with self._lock(chat_id):
             lease = self.replica.lease(chat_id)
             if isinstance(lease, LeaseRow):
-                return lease.expires_at + LEASE_RETRY
-            return self._steps.advance(chat_id, lease)
+                return self.replica.look_again(lease)
+            try:
+                return self._steps.advance(chat_id, lease)
+            except LeaseLost as exc:
+                # Another replica took the chat while this one was away: it carries on.
+                log.warning("lease lost", chat=chat_id, replica=self.replica.name, why=str(exc))
+                return self.clock() + self.replica.ttl
 
     def collect(self, chat_id: str) -> datetime | None:
         """One collection round for the chat now, if this replica holds the chat; returns
         when to read again (None: collection is over)."""
         lease = self.replica.lease(chat_id)
         if isinstance(lease, LeaseRow):
-            return lease.expires_at + LEASE_RETRY
+            return self.replica.look_again(lease)
         return self.collector.round(chat_id)
 
     def chat_job(self, chat_id: str) -> None:
         """The chat's scheduled job: do what is due, then book the next wake-up."""
-        wake_at = self.guarded("the chat job", chat_id, lambda: self._advance_fenced(chat_id))
+        wake_at = self.guarded("the chat job", chat_id, partial(self.advance, chat_id))
         if isinstance(wake_at, Failed):
             wake_at = self.clock() + AFTER_FAILURE
         if wake_at is not None:
             self.wake(chat_id, wake_at)
 
-    def _advance_fenced(self, chat_id: str) -> datetime | None:
-        try:
-            return self.advance(chat_id)
-        except LeaseLost as exc:
-            # Another replica took the chat while this one was away: it carries on; this
-            # one looks again once a lease could be its own.
-            log.warning("lease lost", chat=chat_id, replica=self.replica.name, reason=str(exc))
-            return self.clock() + self.replica.ttl
-
     def collect_job(self, chat_id: str) -> None:
         """The chat's scheduled collection job: one round, then book the next one."""
-        again = self.guarded("collecting answers", chat_id, lambda: self.collect(chat_id))
+        again = self.guarded("collecting answers", chat_id, partial(self.collect, chat_id))
         if isinstance(again, Failed):
             again = self.clock() + AFTER_FAILURE
         if again is not None:
             self._book("collect", self.collect_job, chat_id, again)
 
     def _ensure_collecting(self, chat_id: str) -> None:
-        if self.stopping or not self.scheduler.running:
-            return
-        if self.scheduler.get_job(f"collect:{chat_id}") is None:
+        if self.scheduler.running and self.scheduler.get_job(f"collect:{chat_id}") is None:
             self._book("collect", self.collect_job, chat_id, self.clock() + self.collector.every)
 
     def _book(self, kind: str, job: Callable[[str], None], chat_id: str, when: datetime) -> None:
@@ -350,9 +367,8 @@ class Runner:
         )
 
     def _remove_job(self, chat_id: str) -> None:
-        job = self.scheduler.get_job(f"chat:{chat_id}")
-        if job is not None:
-            job.remove()
+        if self.scheduler.get_job(f"chat:{chat_id}") is not None:
+            self.scheduler.remove_job(f"chat:{chat_id}")
 
     def _lock(self, chat_id: str) -> threading.Lock:
         with self._locks_lock:
@@ -360,12 +376,9 @@ class Runner:
 
     # --- collection: what it needs from the scripts, and what happens when it ends ----------
 
-    def _chat_setup(self, chat_id: str) -> ChatSetup | None:
-        snapshot = self._sync.snapshot
-        plan, loaded = snapshot.plans.get(chat_id), snapshot.script_of(chat_id)
-        if plan is None or loaded is None:
-            return None
-        return ChatSetup.of(plan, loaded.script, self._moderation)
+    def apply_commands(self) -> None:
+        """Apply the commands waiting for the chats this replica holds, oldest first."""
+        self.desk.apply_waiting(lambda chat_id: isinstance(self.replica.lease(chat_id), Fence))
 
     def _resume_collection(self) -> None:
         """After a restart: chats still inside their answer window are read again, and a

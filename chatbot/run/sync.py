@@ -18,12 +18,13 @@ from types import MappingProxyType
 
 import structlog
 
+from chatbot.collect.collector import ChatSetup
 from chatbot.config import MastodonAccount
 from chatbot.kinds import StepKind, Visibility
 from chatbot.loader import LoadedScript, check_paths
 from chatbot.networks.base import idempotency_key
 from chatbot.plan import ChatPlan, RenderedPost, Step, occurrences, plan_chat, plan_upcoming
-from chatbot.script import NetworkName
+from chatbot.script import ChatScript, Moderation, NetworkName
 from chatbot.store import OVER_STATES, ChatState, Image, PlannedUnit, Store
 from chatbot.text import Limits
 
@@ -164,6 +165,24 @@ class Sync:
     @property
     def snapshot(self) -> Snapshot:
         return self._snapshot
+
+    def planned(self) -> list[str]:
+        """Ids of the chats planned, soonest first."""
+        plans = self._snapshot.plans.values()
+        return [p.chat_id for p in sorted(plans, key=lambda p: p.start)]
+
+    def script_of(self, chat_id: str) -> ChatScript | None:
+        """The script of a planned chat, as last loaded."""
+        loaded = self._snapshot.script_of(chat_id)
+        return loaded.script if loaded else None
+
+    def setup_of(self, chat_id: str, moderation: Moderation) -> ChatSetup | None:
+        """What collection needs to know of a planned chat (the config's ``moderation``
+        merged with the script's)."""
+        plan, script = self._snapshot.plans.get(chat_id), self.script_of(chat_id)
+        if plan is None or script is None:
+            return None
+        return ChatSetup.of(plan, script, moderation)
 
     def run(self) -> list[str]:
         """Reload the scripts and record their plans; returns the chats whose plan changed."""

@@ -29,6 +29,7 @@ class Commands(Repository):
         now: datetime,
         post: PostRef | None = None,
         post_uri: str | None = None,
+        target_id: str | None = None,
     ) -> int | None:
         """Record a command; None if the post carrying it was recorded before (seen twice)."""
         c = commands_table.c
@@ -45,6 +46,7 @@ class Commands(Repository):
                     post_uri=post_uri,
                     post_id=post.id if post else None,
                     post_cid=post.cid if post else None,
+                    target_id=target_id,
                     author_id=author_id,
                     author=author,
                     text=text,
@@ -105,15 +107,18 @@ class Commands(Repository):
 
 
 def _command(row: sa.Row[Any]) -> CommandRow:
-    post = None
-    if row.post_id and row.source in {n.value for n in NetworkName}:
-        post = PostRef(NetworkName(row.source), row.post_id, "", row.post_cid or "")
+    post = target = None
+    if row.source in {n.value for n in NetworkName}:
+        network = NetworkName(row.source)
+        post = PostRef(network, row.post_id, "", row.post_cid or "") if row.post_id else None
+        target = PostRef(network, row.target_id) if row.target_id else None
     return CommandRow(
         id=row.id,
         chat_id=row.chat_id,
         source=row.source,
         post=post,
         post_uri=row.post_uri,
+        target=target,
         author_id=row.author_id,
         author=row.author,
         text=row.text,

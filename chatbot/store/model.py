@@ -172,6 +172,7 @@ class CommandRow:
     source: str  # a network's name, or "host"
     post: PostRef | None  # the post that carried it (None from `chatbot control`)
     post_uri: str | None
+    target: PostRef | None  # the post the command replies to
     author_id: str
     author: str
     text: str

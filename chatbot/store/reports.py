@@ -8,6 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from chatbot.kinds import PARTICIPANT_KINDS
 from chatbot.posts import Author
 from chatbot.script import NetworkName
 from chatbot.store.conversation import author_of, post_row
@@ -85,6 +86,25 @@ class Reports(Repository):
         )
         with self._tx() as conn:
             return {(NetworkName(r.network), r.author_id) for r in conn.execute(query)}
+
+    def chats_of(self, script_id: str, network: NetworkName, author_id: str) -> set[str]:
+        """The chats of a series in which an account wrote a post that counts (not a host's,
+        not blocked, not deleted)."""
+        s, c = seen_posts_table.c, chats_table.c
+        query = (
+            sa.select(s.chat_id)
+            .join(chats_table, c.chat_id == s.chat_id)
+            .where(
+                c.script_id == script_id,
+                s.network == network.value,
+                s.author_id == author_id,
+                s.kind.in_(list(PARTICIPANT_KINDS)),
+                s.deleted_at.is_(None),
+            )
+            .distinct()
+        )
+        with self._tx() as conn:
+            return {r.chat_id for r in conn.execute(query)}
 
     def post_counts(self, chat_id: str) -> dict[str, int]:
         """How many non-deleted posts of the chat were judged to be of each kind."""

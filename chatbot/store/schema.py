@@ -284,6 +284,7 @@ commands_table = sa.Table(
     sa.Column("post_uri", sa.String(500), unique=True),  # the post that carried it
     sa.Column("post_id", sa.String(500)),
     sa.Column("post_cid", sa.Text),
+    sa.Column("target_id", sa.String(500)),  # the post it replies to (`like` marks that one)
     sa.Column("author_id", sa.String(300), nullable=False),
     sa.Column("author", sa.Text, nullable=False),  # handle, or the host's user name
     sa.Column("text", sa.Text, nullable=False),
