@@ -521,3 +521,108 @@ def test_dockerignore_keeps_secrets_and_local_state_out_of_the_build_context() -
     ]
     for path in kept_out:
         assert _dockerignored(patterns, path), f"{path} would be sent to the Docker build"
+
+
+# --- the compose files -------------------------------------------------------------------
+
+DEPLOY = ROOT / "deploy"
+COMPOSE_FILES = sorted(DEPLOY.glob("compose.*.yaml"))
+# The Compose Specification's schema, as Docker Compose validates with it: from
+# compose-spec/compose-go (Apache-2.0, tests/data/compose-spec.LICENSE), commit e70e961.
+COMPOSE_SCHEMA = ROOT / "tests" / "data" / "compose-spec.json"
+
+
+def _compose(path: Path) -> dict[str, object]:
+    import yaml
+
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    return data
+
+
+def _bots(compose: dict[str, object]) -> dict[str, dict[str, object]]:
+    services = compose["services"]
+    assert isinstance(services, dict)
+    return {n: s for n, s in services.items() if s.get("image", "").startswith("chatbot")}
+
+
+def _mounts(service: dict[str, object]) -> dict[str, str]:
+    """target -> source of a service's short-syntax volumes."""
+    result = {}
+    for volume in service.get("volumes", []):  # type: ignore[attr-defined]
+        source, target, *_ = str(volume).split(":")
+        result[target] = source
+    return result
+
+
+def test_compose_files_follow_the_compose_specification() -> None:
+    """Both compose files validate against the schema Docker Compose itself uses."""
+    import jsonschema
+
+    schema = json.loads(COMPOSE_SCHEMA.read_text(encoding="utf-8"))
+    assert [p.name for p in COMPOSE_FILES] == ["compose.replicas.yaml", "compose.sqlite.yaml"]
+    for path in COMPOSE_FILES:
+        errors = list(jsonschema.Draft202012Validator(schema).iter_errors(_compose(path)))
+        assert not errors, f"{path.name}: " + "; ".join(e.message for e in errors)
+
+
+@pytest.mark.parametrize("path", COMPOSE_FILES, ids=lambda p: p.name)
+def test_every_bot_service_runs_confined_with_its_config_secrets_and_state(path: Path) -> None:
+    """A read-only root with a tmpfs /tmp, no capabilities, /data on a volume, the config
+    and scripts read-only, and every secret the config reads mounted from a file."""
+    from chatbot.config import check_config, load_config
+
+    compose = _compose(path)
+    declared = compose.get("secrets", {})
+    assert isinstance(declared, dict)
+    for name, bot in _bots(compose).items():
+        assert bot["read_only"] is True, name
+        assert any(str(t).split(":")[0] == "/tmp" for t in bot["tmpfs"]), name  # type: ignore[attr-defined]
+        assert bot["cap_drop"] == ["ALL"] and bot["security_opt"] == ["no-new-privileges:true"]
+        assert bot.get("command", IMAGE.cmd) == ["run"]
+        mounts = _mounts(bot)
+        assert not mounts["/data"].startswith((".", "/")), "state on a named volume"
+        config_path = (path.parent / mounts["/config/config.yaml"]).resolve()
+        assert any(v.endswith("/config/config.yaml:ro") for v in bot["volumes"])  # type: ignore[attr-defined]
+        assert any(v.endswith(":/schedules:ro") for v in bot["volumes"])  # type: ignore[attr-defined]
+        assert check_config(config_path) == []
+        config = load_config(config_path).config
+        assert (config.data_dir, config.schedules) == ("/data", "/schedules")
+        mastodon, bluesky = config.accounts.mastodon, config.accounts.bluesky
+        assert mastodon is not None and bluesky is not None
+        for secret in (mastodon.access_token, bluesky.app_password):
+            assert secret.file is not None and secret.file.startswith("/run/secrets/")
+            name_ = secret.file.removeprefix("/run/secrets/")
+            assert name_ in bot["secrets"] and name_ in declared, f"{name}: {name_}"  # type: ignore[operator]
+        assert config.metrics.port == 9464 and config.metrics.address == "0.0.0.0"  # noqa: S104
+
+
+def test_the_replicas_share_one_database_and_the_transcripts_but_not_their_data() -> None:
+    """Two `chatbot run` services on one PostgreSQL URL, started once PostgreSQL is healthy;
+    each with its own /data (replica.json for its health check, its Bluesky session) and
+    host name (a replica is host:pid, and pid is 1 in every container); one archives
+    volume for the transcripts whichever replica writes them."""
+    from chatbot.config import load_config
+
+    compose = _compose(DEPLOY / "compose.replicas.yaml")
+    services = compose["services"]
+    assert isinstance(services, dict)
+    postgres = services["postgres"]
+    assert "pg_isready" in postgres["healthcheck"]["test"]
+    bots = _bots(compose)
+    assert len(bots) == 2
+    urls, hostnames, data_volumes, archives = set(), set(), set(), set()
+    for name, bot in bots.items():
+        assert bot["depends_on"]["postgres"]["condition"] == "service_healthy", name  # type: ignore[index]
+        mounts = _mounts(bot)
+        config = load_config((DEPLOY / mounts["/config/config.yaml"]).resolve()).config
+        urls.add(config.database_url)
+        hostnames.add(bot["hostname"])
+        data_volumes.add(mounts["/data"])
+        archives.add(mounts["/data/archives"])
+        assert "PGPASSWORD" in bot["environment"]  # type: ignore[operator]
+    assert len(urls) == 1 and len(hostnames) == 2 and len(data_volumes) == 2
+    assert len(archives) == 1
+    (url,) = urls
+    assert url is not None and url.startswith("postgresql://chatbot@postgres:")
+    assert ":" not in url.split("@")[0].removeprefix("postgresql://"), "no password in it"
