@@ -626,3 +626,59 @@ def test_the_replicas_share_one_database_and_the_transcripts_but_not_their_data(
     (url,) = urls
     assert url is not None and url.startswith("postgresql://chatbot@postgres:")
     assert ":" not in url.split("@")[0].removeprefix("postgresql://"), "no password in it"
+
+
+# --- metrics and alerts ------------------------------------------------------------------
+
+
+def _promtool() -> str:
+    cache = os.environ.get("CHATBOT_TEST_CACHE") or str(
+        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "chatbot-tests"
+    )
+    found = shutil.which("promtool") or str(Path(cache) / "promtool" / "usr/bin/promtool")
+    if not Path(found).is_file():
+        pytest.fail("promtool is not installed: scripts/test unpacks it into " + cache)
+    return found
+
+
+def test_the_alert_rules_are_valid_and_pass_their_unit_tests() -> None:
+    """promtool checks deploy/alerts.yaml and runs deploy/alerts.test.yaml: each alert
+    fires on the series that should fire it, and not on healthy ones."""
+    promtool = _promtool()
+    for args in (["check", "rules", "alerts.yaml"], ["test", "rules", "alerts.test.yaml"]):
+        result = subprocess.run(
+            [promtool, *args], cwd=DEPLOY, capture_output=True, text=True, timeout=60, check=False
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _exported_families() -> set[str]:
+    """Every metric family name the bot's /metrics serves, with its samples' suffixes."""
+    from prometheus_client import generate_latest
+
+    from chatbot.metrics import Metrics
+
+    store = Store.open("sqlite://", now=datetime.now(UTC))
+    try:
+        metrics = Metrics(store, lambda: datetime.now(UTC))
+        metrics.posted("mastodon", 0.5)
+        metrics.closed("mastodon", "failed")
+        metrics.collected("mastodon", 1, 0.1, ok=True)
+        metrics.request("mastodon", "post", "ok")
+        text = generate_latest(metrics.registry).decode()
+    finally:
+        store.close()
+    names = set(re.findall(r"^# TYPE (\w+)", text, re.MULTILINE))
+    return names | set(re.findall(r"^(\w+)[{ ]", text, re.MULTILINE))
+
+
+def test_the_alert_rules_and_the_readme_name_only_metrics_the_bot_exports() -> None:
+    """Every chatbot_* name in the alert rules is served by /metrics, and the README lists
+    every metric family the bot serves."""
+    exported = _exported_families()
+    in_rules = set(re.findall(r"\bchatbot_\w+", (DEPLOY / "alerts.yaml").read_text()))
+    assert in_rules and in_rules <= exported, in_rules - exported
+    families = {n for n in exported if not n.endswith(("_created", "_bucket", "_count", "_sum"))}
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    missing = {n for n in families if n.removesuffix("_total") not in readme}
+    assert not missing, f"the README does not list {sorted(missing)}"
