@@ -29,6 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -168,7 +169,17 @@ def _missing(tool: str, package: str) -> str:
 class Sandbox:
     """A data folder, config and scripts, and the bwrap command line of the container."""
 
-    def __init__(self, tmp_path: Path, config: str) -> None:
+    def __init__(
+        self,
+        tmp_path: Path,
+        config: str,
+        *,
+        hostname: str = "chatbot",
+        network: bool = False,
+        archives: Path | None = None,
+    ) -> None:
+        """``network``: share the host's (for a database on loopback); ``archives``: a host
+        folder mounted at /data/archives, as a volume shared by replicas."""
         for tool, package in (("bwrap", "bubblewrap"), ("setpriv", "util-linux")):
             if shutil.which(tool) is None:
                 pytest.fail(_missing(tool, package))
@@ -184,9 +195,12 @@ class Sandbox:
         self.uid, _, gid = IMAGE.user.partition(":")
         self.gid = gid or self.uid
         assert self.uid.isdigit() and self.gid.isdigit(), "USER should be numeric"
+        self.hostname, self.network, self.archives = hostname, network, archives
         self.as_root = os.geteuid() == 0
         if self.as_root:
-            os.chown(self.data, int(self.uid), int(self.gid))
+            for folder in (self.data, archives):
+                if folder is not None:
+                    os.chown(folder, int(self.uid), int(self.gid))
         self.log = tmp_path / "run.log"
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -216,12 +230,16 @@ class Sandbox:
         args += ["--dev", "/dev", "--proc", "/proc", "--perms", "1777", "--tmpfs", "/dev/shm"]
         args += ["--perms", "1777", "--size", str(64 << 20), "--tmpfs", "/tmp"]
         bind(self.data, "/data", "--bind")
+        if self.archives is not None:
+            bind(self.archives, "/data/archives", "--bind")
         bind(self.config, "/config/config.yaml")
         bind(self.schedules, "/schedules")
         bind(self.probe, "/probe")
         args += ["--remount-ro", "/"]
-        args += ["--unshare-pid", "--as-pid-1", "--unshare-net", "--unshare-ipc"]
-        args += ["--unshare-uts", "--hostname", "chatbot", "--die-with-parent"]
+        args += ["--unshare-pid", "--as-pid-1", "--unshare-ipc"]
+        args += ["--unshare-uts", "--hostname", self.hostname, "--die-with-parent"]
+        if not self.network:
+            args += ["--unshare-net"]
         args += ["--chdir", IMAGE.workdir, "--clearenv"]
         for key, value in {**IMAGE.env, "PYTHONPATH": "/probe"}.items():
             args += ["--setenv", key, value]
@@ -626,6 +644,62 @@ def test_the_replicas_share_one_database_and_the_transcripts_but_not_their_data(
     (url,) = urls
     assert url is not None and url.startswith("postgresql://chatbot@postgres:")
     assert ":" not in url.split("@")[0].removeprefix("postgresql://"), "no password in it"
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_two_confined_replicas_on_one_postgresql_database_as_in_compose_replicas(
+    tmp_path: Path, postgres_server: Any
+) -> None:
+    """compose.replicas.yaml without Docker: two confined bots, each with its own /data
+    and host name, one archives folder, one database. One of them runs the chat, each
+    step is posted once, both health checks pass, and stopping the other one mid-chat
+    (`docker compose stop chatbot-b`) does not disturb the chat."""
+    url = str(postgres_server.recreate_database("container_replicas"))
+    config = CONFIG.replace("late:", f"database_url: {url}\nlate:")
+    archives = tmp_path / "archives"
+    archives.mkdir()
+    replicas = {}
+    for name in ("chatbot-a", "chatbot-b"):
+        (tmp_path / name).mkdir()
+        replicas[name] = Sandbox(
+            tmp_path / name, config, hostname=name, network=True, archives=archives
+        )
+    try:
+        for box in replicas.values():
+            (box.schedules / f"{CHAT}.yaml").write_text(_script(_soon(3), "2s"), encoding="utf-8")
+            box.start()
+        store = Store.open(url, now=datetime.now(UTC))
+        try:
+
+            def posts() -> list[str]:
+                return [
+                    p.text for p in store.local_posts.visible(until=None) if p.author == BOT_AUTHOR
+                ]
+
+            first = next(iter(replicas.values()))
+            first.wait_for("the welcome", lambda: any("Welcome" in t for t in posts()))
+            for name, box in replicas.items():
+                code, output = box.health()
+                assert code == 0, f"{name}:\n{output}"
+            (lease,) = store.leases.of_chats()
+            holder = replicas[lease.holder.split(":")[0]]
+            standby = next(box for box in replicas.values() if box is not holder)
+            assert standby.process is not None
+            os.kill(standby.bot_pid(), signal.SIGTERM)
+            assert standby.process.wait(timeout=10) == 0, standby.log_text()
+            holder.wait_for("the closing", lambda: any("Thanks" in t for t in posts()))
+            assert len(posts()) == 4, posts()  # welcome, Q1, Q2, closing: once each
+            assert '"posted"' not in standby.log_text(), "only the lease holder posts"
+            (lease,) = store.leases.of_chats()
+            assert lease.holder.startswith(f"{holder.hostname}:1:")
+        finally:
+            store.close()
+    finally:
+        for box in replicas.values():
+            box.stop()
+    for box in replicas.values():
+        assert _written_outside(box) == [], box.log_text()
 
 
 # --- metrics and alerts ------------------------------------------------------------------
