@@ -5,9 +5,10 @@ There is no Docker engine on these machines. The confined tests read the final s
 of the Dockerfile (USER, ENV, WORKDIR, ENTRYPOINT, CMD, HEALTHCHECK) and run exactly
 that command in a sandbox built like the container: a read-only root, a tmpfs /tmp,
 /data bound to a host folder, the config and scripts mounted read-only, its own PID
-namespace (the bot is PID 1, as under ``docker run``), no network, and the uid of the
-Dockerfile's USER with no capabilities. The test's virtualenv is mounted where the
-image installs its own (the first folder on the Dockerfile's PATH).
+namespace (the bot is PID 1, as under ``docker run``), no network (the replicas share
+the host's, for PostgreSQL on loopback), and the uid of the Dockerfile's USER with no
+capabilities. The test's virtualenv is mounted where the image installs its own (the
+first folder on the Dockerfile's PATH).
 """
 
 # "/tmp" here is the container's tmpfs mount point, not a temporary file of the tests.
@@ -690,7 +691,7 @@ def test_two_confined_replicas_on_one_postgresql_database_as_in_compose_replicas
             assert standby.process.wait(timeout=10) == 0, standby.log_text()
             holder.wait_for("the closing", lambda: any("Thanks" in t for t in posts()))
             assert len(posts()) == 4, posts()  # welcome, Q1, Q2, closing: once each
-            assert '"posted"' not in standby.log_text(), "only the lease holder posts"
+            assert '"event": "posted"' not in standby.log_text(), "only the holder posts"
             (lease,) = store.leases.of_chats()
             assert lease.holder.startswith(f"{holder.hostname}:1:")
         finally:
