@@ -178,8 +178,11 @@ class Config(Model):
 
     data_dir: str = Field(default="data", description="Where the state database and archives live.")
     schedules: str = Field(default="schedules", description="Folder of chat scripts.")
-    database_url: str | None = Field(
-        default=None, description="SQLAlchemy URL; default: SQLite file in data_dir."
+    database_url: str | Secret | None = Field(
+        default=None,
+        description="The database: an SQLAlchemy URL (sqlite:///... or "
+        "postgresql://user@host/db), or, when it holds a password, {env: NAME} or "
+        "{file: /run/secrets/...} naming where the URL is; default: SQLite in data_dir.",
     )
     accounts: Accounts = Field(default_factory=Accounts)
     late: LatePolicy = Field(default_factory=LatePolicy)
@@ -232,7 +235,10 @@ class LoadedConfig:
 
     @property
     def database_url(self) -> str:
-        return self.config.database_url or f"sqlite:///{self.data_dir / 'chatbot.db'}"
+        url = self.config.database_url
+        if isinstance(url, Secret):
+            return url.resolve(self.base_dir).get_secret_value()
+        return url or f"sqlite:///{self.data_dir / 'chatbot.db'}"
 
 
 def load_config(path: Path | None) -> LoadedConfig:

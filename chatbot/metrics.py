@@ -7,7 +7,7 @@ the store at each scrape. :class:`NoMetrics` is the default and costs nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
@@ -50,7 +50,9 @@ class NoMetrics:
 class Metrics:
     """The Prometheus metrics of one bot process, in a registry of its own."""
 
-    def __init__(self, store: Store, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self, store: Store, clock: Callable[[], datetime], networks: Sequence[str] = ()
+    ) -> None:
         from prometheus_client import CollectorRegistry, Counter, Histogram
 
         self.registry = CollectorRegistry()
@@ -87,6 +89,11 @@ class Metrics:
             registry=self.registry,
         )
         self.registry.register(_StoreCollector(store, clock))
+        # Every series exists from the start, at 0: an alert on increase() sees the first one.
+        for network in networks:
+            for outcome in ("posted", "late", "skipped", "failed"):
+                self._posts.labels(network, outcome)
+            self._answers.labels(network)
 
     def posted(self, network: str, lateness: float) -> None:
         self._posts.labels(network, "posted").inc()
@@ -142,10 +149,23 @@ class _StoreCollector:
             "Seconds until each lease expires unless renewed (negative: expired).",
             labels=["chat", "holder"],
         )
+        open_chats = {
+            c.chat_id for c in self._store.chats.list([ChatState.SCHEDULED, ChatState.RUNNING])
+        }
         for lease in self._store.leases.of_chats():
+            if lease.chat_id not in open_chats:
+                continue
             age.add_metric([lease.chat_id, lease.holder], (now - lease.acquired_at).total_seconds())
             expires.add_metric(
                 [lease.chat_id, lease.holder], (lease.expires_at - now).total_seconds()
             )
         yield age
         yield expires
+        refused = GaugeMetricFamily(
+            "chatbot_account_auth_failed",
+            "1 while an account's credentials are refused (since its last success), else 0.",
+            labels=["network"],
+        )
+        for account in self._store.leases.accounts():
+            refused.add_metric([account.network], 1.0 if account.auth_failed_at else 0.0)
+        yield refused

@@ -85,13 +85,13 @@ def run(
         visibility = VisibilityPolicy.only_the_bot()
     store = Store.open(loaded.database_url, now=datetime.now(UTC))
     logs.configure(loaded.config.log_format)
+    networks = connect(loaded, store, speed=speed)
     metrics = None
     if loaded.config.metrics.port is not None:
         from chatbot.metrics import Metrics
 
-        metrics = Metrics(store, lambda: datetime.now(UTC))
+        metrics = Metrics(store, lambda: datetime.now(UTC), [n.value for n in networks])
         metrics.serve(loaded.config.metrics.address, loaded.config.metrics.port)
-    networks = connect(loaded, store, speed=speed)
     runner = Runner(
         store=store,
         networks=networks,

@@ -31,19 +31,30 @@ REPLICA_FILE = "replica.json"
 LOOK_AGAIN = timedelta(seconds=5)
 
 
+def _pid_namespace() -> str:
+    """Which process-id namespace this process lives in (containers each have their own)."""
+    try:
+        return str(Path("/proc/self/ns/pid").readlink()).removeprefix("pid:[").removesuffix("]")
+    except OSError:
+        return ""
+
+
 def replica_name() -> str:
-    """``host:pid:nonce``: unique to this process, and says where it runs."""
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+    """``host:pid:nonce:namespace``: unique to this process, and says where it runs."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}:{_pid_namespace()}"
 
 
 def holder_gone(holder: str) -> bool:
-    """Whether a lease's holder is known to be dead: a process of this host that is not
-    running, or an earlier life of this very process id (a restarted container)."""
-    host, _, rest = holder.partition(":")
-    pid_text = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid_text.isdigit():
+    """Whether a lease's holder is known to be dead: a process of this host and this
+    process namespace that is not running, or an earlier life of this very process id (a
+    restarted container). Holders elsewhere (another host, another container sharing
+    the host's name) are never judged: their leases expire instead."""
+    parts = holder.split(":")
+    if len(parts) < 4 or parts[0] != socket.gethostname() or not parts[1].isdigit():
         return False
-    pid = int(pid_text)
+    if parts[3] != _pid_namespace() or not parts[3]:
+        return False
+    pid = int(parts[1])
     if pid == os.getpid():
         return True  # the same pid under another name: a life of this process before it
     try:

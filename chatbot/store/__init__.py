@@ -27,6 +27,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from chatbot.errors import ChatbotError
 from chatbot.store.chats import Chats
 from chatbot.store.commands import Commands
 from chatbot.store.conversation import Conversation
@@ -80,6 +81,10 @@ __all__ = [
 ]
 
 
+class StoreUnreachable(ChatbotError):
+    """The database cannot be reached or refused the bot (wrong host, password, file)."""
+
+
 IDLE_IN_TRANSACTION_MS = 10_000
 LOCK_TIMEOUT_MS = 10_000
 
@@ -123,7 +128,14 @@ class Store:
                 _private_file(Path(database))
             sa.event.listen(engine, "connect", _sqlite_pragmas)
         store = cls(engine)
-        store.migrate(now)
+        try:
+            store.migrate(now)
+        except sa.exc.OperationalError as exc:
+            engine.dispose()
+            where = engine.url.render_as_string(hide_password=True)
+            raise StoreUnreachable(
+                f"cannot open the database {where}: {' '.join(str(exc.orig).split())}"
+            ) from exc
         return store
 
     def migrate(self, now: datetime) -> list[int]:
