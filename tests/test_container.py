@@ -442,7 +442,7 @@ def test_sigterm_stops_the_containers_pid_1_within_10_seconds_and_health_says_so
 
     code, output = sandbox.health()
     assert code == 1, output
-    assert re.search(r"FAIL: the bot chatbot:\d+:\w+ stopped at", output), output
+    assert re.search(r"FAIL: the bot chatbot:\d+:[\w:]+ stopped at", output), output
     assert _written_outside(sandbox, output) == []
 
 
