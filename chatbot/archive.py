@@ -107,6 +107,9 @@ def _markdown_lines(t: Transcript) -> Iterator[str]:
             yield f"- *{hidden_note(q.opted_out)}*\n"
         yield "\n"
     yield f"{count_of(t.conversation_posts, 'other post').capitalize()}: {CONVERSATION_NOTE}.\n"
+    if t.moderator_notes:
+        yield "\n## Moderator notes\n\n"
+        yield "".join(f"- {md(note)}\n" for note in t.moderator_notes)
 
 
 def _markdown_entry(e: Entry, bylines: dict[tuple[str, str], str]) -> str:
@@ -258,6 +261,7 @@ def write_json(t: Transcript, out: TextIO) -> None:
         },
         "note": OPT_OUT_NOTE,
         "warnings": list(t.warnings),
+        "moderator_notes": list(t.moderator_notes),
         "introductions_from_people_who_opted_out": t.introductions_opted_out,
     }
 

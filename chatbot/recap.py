@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from chatbot.kinds import PARTICIPANT_KINDS, StepKind, is_participant
 from chatbot.plan import ChatPlan, credit, describe_start, join_names
+from chatbot.posts import Author
 from chatbot.script import ChatScript, NetworkName
 from chatbot.store import Store
 from chatbot.text import Limits, measure
@@ -52,6 +53,7 @@ class RecapFacts:
     questions: tuple[QuestionFacts, ...] = ()
     next_chat: str = ""  # e.g. "Thursday, February 4 at 8:00 PM EST"
     transcript_url: str = ""
+    milestones: tuple[tuple[str, int], ...] = ()  # (name, chats of the series) reached tonight
 
 
 def shorten(text: str, limit: int = QUOTE_CHARS) -> str:
@@ -89,6 +91,9 @@ def compose(facts: RecapFacts, network: NetworkName, limits: Limits) -> list[str
         for highlight in question.highlights:
             lines.append(f"“{shorten(highlight.text)}” ({highlight.name}) {highlight.url}")
         items.append("\n".join(lines))
+    if facts.milestones:
+        cheers = "; ".join(f"{name}: {count} chats" for name, count in facts.milestones)
+        items.append(f"🎉 Milestones tonight: {cheers}. Thank you for coming back!")
     last = []
     if facts.next_chat:
         last.append(f"Next chat: {facts.next_chat}. See you there!")
@@ -161,13 +166,8 @@ def facts_for(
     transcript_url: str = "",
 ) -> RecapFacts:
     """What the recap says, read from the store: counts across networks, highlights, credits."""
-    people = {
-        (author.network, author.id)
-        for _chat, author, _answers in store.reports.participation(
-            [plan.chat_id], PARTICIPANT_KINDS
-        )
-        if is_participant(author)
-    }
+    authors = store.reports.participation([plan.chat_id], PARTICIPANT_KINDS)
+    people = {(a.network, a.id) for _chat, a, _answers in authors if is_participant(a)}
     earlier = store.reports.authors_before(plan.script_id, plan.chat_id, plan.start)
     answers = store.reports.answers(plan.chat_id)
     questions = []
@@ -211,4 +211,20 @@ def facts_for(
         questions=tuple(questions),
         next_chat=describe_start(plan.next_start, plan.timezone) if plan.next_start else "",
         transcript_url=transcript_url.format(chat_id=plan.chat_id) if transcript_url else "",
+        milestones=_milestones(store, plan, script, authors),
     )
+
+
+def _milestones(
+    store: Store, plan: ChatPlan, script: ChatScript, authors: list[tuple[str, Author, int]]
+) -> tuple[tuple[str, int], ...]:
+    """The people whose count of chats of the series reaches a milestone tonight (people
+    who opted out of bots are never named)."""
+    reached = []
+    for _chat, author, _answers in authors:
+        if not is_participant(author) or author.opt_out:
+            continue
+        count = len(store.reports.chats_of(plan.script_id, author.network, author.id))
+        if count in script.care.milestones.at:
+            reached.append((author.display_name or author.handle, count))
+    return tuple(sorted(reached, key=lambda m: (-m[1], m[0])))

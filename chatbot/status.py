@@ -10,9 +10,19 @@ from pathlib import Path
 from chatbot import localtime
 from chatbot.archive import file_stem
 from chatbot.config import LatePolicy
+from chatbot.public import clean_name
 from chatbot.run.policy import due_at
 from chatbot.scriptvalues import format_duration
-from chatbot.store import ChatRow, ChatState, RoundRow, Store, StoredAnswer, UnitRow, UnitState
+from chatbot.store import (
+    ChatRow,
+    ChatState,
+    CommandRow,
+    RoundRow,
+    Store,
+    StoredAnswer,
+    UnitRow,
+    UnitState,
+)
 
 FINISHED_SHOWN = 5  # the latest finished chats listed
 
@@ -43,6 +53,7 @@ class StatusReport:
     problems: list[UnitRow]
     missed: list[ChatRow]
     errors: list[str]
+    commands: list[CommandRow]  # the latest commands from co-moderators and hosts
 
 
 def build_status(
@@ -97,6 +108,7 @@ def build_status(
         problems=sorted(problems, key=lambda u: (u.chat_id, u.seq))[-20:],
         missed=store.chats.list([ChatState.MISSED]),
         errors=[e.message for e in store.events.recent(limit=5, levels=["error"])],
+        commands=store.commands.recent(10),
     )
 
 
@@ -143,6 +155,12 @@ def render_status(report: StatusReport) -> str:
     ] or ["  none"]
     out += ["", "Answers that cannot be read:"]
     out += [f"  {r.chat_id}: {failing_since(r)}" for r in report.collection] or ["  none"]
+    out += ["", "Moderator actions:"]
+    out += [
+        f"  {c.received_at:%Y-%m-%d %H:%M:%S} UTC  {c.chat_id}: {c.author} ({c.source}): "
+        f"{clean_name(c.text)!r}: {c.state.value}" + (f": {c.detail}" if c.detail else "")
+        for c in reversed(report.commands)
+    ] or ["  none"]
     out += ["", "Recent posts:"]
     posted = [u for u in report.recent if u.state is UnitState.POSTED]
     out += [

@@ -25,7 +25,7 @@ from chatbot.public import (
     on_the_web,
     safe_url,
 )
-from chatbot.store import ChatRow, RoundRow, Store, UnitRow, UnitState
+from chatbot.store import ChatRow, CommandState, RoundRow, Store, UnitRow, UnitState
 
 
 class UnknownChat(ChatbotError):
@@ -92,6 +92,8 @@ class Transcript:
     participants: int
     # Why the transcript may be incomplete: answers a network would not let the bot read.
     warnings: tuple[str, ...] = ()
+    # What the hosts changed while the chat ran ("20:14 @coachdavis: extended by 5 minutes").
+    moderator_notes: tuple[str, ...] = ()
 
     @property
     def answer_count(self) -> int:
@@ -200,6 +202,11 @@ def build_transcript(store: Store, chat_id: str) -> Transcript:
         conversation_posts=store.reports.post_counts(chat_id).get(PostKind.CONVERSATION, 0),
         participants=people,
         warnings=tuple(_incomplete(r) for r in store.conversation.rounds(chat_id) if r.failing),
+        moderator_notes=tuple(
+            f"{entry_clock(c.received_at, tz, day)} {clean_name(c.author)}: {clean_text(c.detail)}"
+            for c in store.commands.of_chat(chat_id)
+            if c.state is CommandState.APPLIED
+        ),
     )
 
 

@@ -272,3 +272,69 @@ def health(config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
     typer.echo(render_health(findings))
     if not all(f.ok for f in findings):
         raise typer.Exit(1)
+
+
+CONTROL_WAIT = 20.0  # seconds `chatbot control` waits for the running bot to apply it
+
+
+@app.command()
+def control(
+    chat: Annotated[
+        str, typer.Argument(metavar="CHAT", help="The chat's id, as `chatbot status` lists it.")
+    ],
+    action: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="COMMAND",
+            help="pause, resume, skip, next, extend N (minutes), end, status or followup N.",
+        ),
+    ],
+    config: ConfigOption = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Steer a running chat from this computer, as a co-moderator would.
+
+    The running bot applies it within a few seconds, wherever it runs (another shell,
+    `docker exec`, another replica); this says what changed, or that no bot is running.
+    """
+    import getpass
+
+    from chatbot.run.commands import parse
+    from chatbot.store import CommandState
+
+    text = " ".join(action)
+    if parse(text) is None:
+        fail(
+            f'"{text}" is not a command: use pause, resume, skip, next, extend N, end, '
+            "status or followup N",
+            2,
+        )
+    _loaded, store = open_store(config, data_dir)
+    try:
+        if store.chats.get(chat) is None:
+            known = ", ".join(c.chat_id for c in store.chats.list()[-5:]) or "none yet"
+            fail(f'no chat "{chat}" (recent chats: {known})')
+        now = datetime.now(UTC)
+        beats = [r for r in store.leases.replicas() if r.stopped_at is None]
+        if not any((now - r.beat_at).total_seconds() < 60 for r in beats):
+            fail("no bot is running with this database: start it with `chatbot run`")
+        user = getpass.getuser()
+        command_id = store.commands.receive(
+            chat, source="host", author_id=f"host:{user}", author=user, text=text, now=now
+        )
+        assert command_id is not None
+        deadline = time.monotonic() + CONTROL_WAIT
+        while time.monotonic() < deadline:
+            row = store.commands.get(command_id)
+            if row is not None and row.state is not CommandState.RECEIVED:
+                typer.echo(f"{row.state.value}: {row.detail}")
+                if row.state is not CommandState.APPLIED:
+                    raise typer.Exit(1)
+                return
+            time.sleep(0.5)
+        store.commands.done(
+            command_id, CommandState.IGNORED, "no bot applied it in time", now=datetime.now(UTC)
+        )
+        fail(f"the running bot did not apply it within {CONTROL_WAIT:.0f} s; nothing changed")
+    finally:
+        store.close()

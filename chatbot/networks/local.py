@@ -176,6 +176,34 @@ class LocalNetwork:
             to_bot=tuple(to_bot),
         )
 
+    def post_as(
+        self,
+        author: str,
+        text: str,
+        *,
+        reply_to: PostRef | None = None,
+        name: str = "",
+        at: datetime | None = None,
+    ) -> PostRef:
+        """Someone else posts on the local network (a test, a rehearsal's co-moderator)."""
+        parent = int(reply_to.id) if reply_to else None
+        root = None
+        if parent is not None:
+            above = next((p for p in self.posts(include_future=True) if p.id == parent), None)
+            root = (above.root or above.id) if above else parent
+        post = LocalPost(
+            0,
+            author,
+            name or author,
+            text,
+            parent,
+            root,
+            at or self._clock(),
+            network=self.name.value,
+        )
+        new_id = self._store.local_posts.add(post)
+        return PostRef(self.name, str(new_id), f"local:/posts/{new_id}")
+
     # --- likes and identities ---------------------------------------------------------
 
     def like(self, post: PostRef) -> PostRef:

@@ -64,7 +64,12 @@ class Decision:
 
 
 def due_at(chat: ChatRow, unit: UnitRow) -> datetime:
-    """When a unit is due: its planned time moved by the chat's shift (pauses, extensions)."""
+    """When a unit is due: its planned time moved by the chat's shift (pauses, extensions).
+
+    A reply to someone is due when it was decided: the chat's shift does not move it.
+    """
+    if unit.kind in REPLY_KINDS:
+        return unit.planned_at
     return unit.planned_at + chat.shift
 
 
@@ -79,21 +84,24 @@ def decide(chat: ChatRow, units: Sequence[UnitRow], now: datetime, policy: LateP
     """The next step for each network of the chat at ``now``."""
     if chat.state in (ChatState.DONE, ChatState.MISSED, ChatState.CANCELLED):
         return Decision()
-    if chat.paused_at is not None:
-        return Decision()
     if all(u.state in DONE_STATES for u in units):
         return Decision(state=ChatState.DONE) if units else Decision()
 
-    missed = _missed_start(chat, units, now, policy)
+    missed = _missed_start(chat, units, now, policy) if chat.paused_at is None else None
     if missed is not None:
         return missed
 
     actions: list[Action] = []
     wakes: list[datetime] = []
-    started = any(u.kind not in LEAD_KINDS and due_at(chat, u) <= now for u in units)
+    started = any(
+        u.kind not in LEAD_KINDS and u.kind not in REPLY_KINDS and due_at(chat, u) <= now
+        for u in units
+    )
     # One lane per network for the chat's thread, and one for replies to people: a reply
     # never waits for the next question, and the thread's actions come first.
     lanes = [(n, False) for n in _networks(units)] + [(n, True) for n in _networks(units)]
+    if chat.paused_at is not None:  # a pause holds the chat's thread, not the replies
+        lanes = [(n, replies) for n, replies in lanes if replies]
     for network, replies in lanes:
         chain = [u for u in units if u.network is network and (u.kind in REPLY_KINDS) == replies]
         for unit in chain:
@@ -125,7 +133,8 @@ def decide(chat: ChatRow, units: Sequence[UnitRow], now: datetime, policy: LateP
             else:
                 actions.append(Skip(unit, _late_reason(late, policy)))
             break
-    state = ChatState.RUNNING if started and chat.state is ChatState.SCHEDULED else None
+    starting = started and chat.state is ChatState.SCHEDULED and chat.paused_at is None
+    state = ChatState.RUNNING if starting else None
     return Decision(tuple(actions), state=state, wake_at=min(wakes) if wakes else None)
 
 
@@ -153,7 +162,7 @@ def _missed_start(
     chat: ChatRow, units: Sequence[UnitRow], now: datetime, policy: LatePolicy
 ) -> Decision | None:
     """A chat none of whose steps went out by the start's grace: skip it or start it late."""
-    chat_units = [u for u in units if u.kind not in LEAD_KINDS]
+    chat_units = [u for u in units if u.kind not in LEAD_KINDS and u.kind not in REPLY_KINDS]
     if not chat_units or any(u.state is not UnitState.PENDING for u in chat_units):
         return None
     first_due = min(due_at(chat, u) for u in chat_units)

@@ -41,6 +41,14 @@ class LocalPosts(Repository):
                 )
         return new_id
 
+    def add(self, post: LocalPost) -> int:
+        """A participant's post (not the bot's); returns its id."""
+        with self._tx() as conn:
+            inserted = conn.execute(
+                local_posts_table.insert().values(**_values(post), idempotency_key=None)
+            ).inserted_primary_key
+        return int(inserted[0]) if inserted else 0
+
     def find(self, idempotency_key: str) -> int | None:
         """The id of the bot's post made with ``idempotency_key``, if there is one."""
         with self._tx() as conn:
