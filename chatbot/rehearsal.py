@@ -36,7 +36,9 @@ def demo_script_path() -> Path:
 
 def run_demo(data_dir: Path, speed: float, say: Say, timeout: float = 600) -> int:
     """The demo: the embedded demo script, rehearsed. Returns the exit code."""
-    return rehearse([load_script(demo_script_path(), None)], data_dir, speed, say, timeout)
+    # A co-moderator of the demo asks for more time during Q3 (see the demo script).
+    script = load_script(demo_script_path(), None)
+    return rehearse([script], data_dir, speed, say, timeout, co_moderator="coachdavis")
 
 
 def rehearse(
@@ -45,6 +47,8 @@ def rehearse(
     speed: float,
     say: Say,
     timeout: float = 600,
+    *,
+    co_moderator: str | None = None,
 ) -> int:
     """Play ``scripts`` now, ``speed`` times faster, printing every post as it appears.
 
@@ -52,7 +56,10 @@ def rehearse(
     """
     store = Store.open(f"sqlite:///{data_dir / 'chatbot.db'}", now=datetime.now(UTC))
     names = list(dict.fromkeys(n for loaded in scripts for n in loaded.script.networks))
-    locals_ = {name: LocalNetwork(store, time_scale=speed, name=name) for name in names}
+    locals_ = {
+        name: LocalNetwork(store, time_scale=speed, name=name, co_moderator=co_moderator)
+        for name in names
+    }
     networks: dict[NetworkName, Network] = dict(locals_)
     runner = Runner(
         store=store,
@@ -62,6 +69,7 @@ def rehearse(
         speed=speed,
         scripts=list(scripts),
         watch=False,
+        data_dir=data_dir,
     )
     runner.start()
     chat_ids = runner.planned_chats()

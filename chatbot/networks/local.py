@@ -35,16 +35,29 @@ class Persona:
     eagerness: float  # chance to answer a question
     joins_at: int = 1  # the question a latecomer first sees
     bio: str = ""
+    # Which chats of a series the person comes to, by the chat's number on this network
+    # (cycling): people join, skip a month and come back, as in real chats.
+    attends: str = "1"
+
+    def comes_to(self, chat_number: int) -> bool:
+        return self.attends[chat_number % len(self.attends)] == "1"
 
 
 PERSONAS: tuple[Persona, ...] = (
     Persona("msrivera", "Ana Rivera", "4th grade teacher at Lincoln Elementary", 0.95),
     Persona("coachdavis", "Marcus Davis", "instructional coach, district office", 0.9),
-    Persona("principal_lee", "Grace Lee", "principal at Oak Ridge Middle School", 0.7),
-    Persona("mr_okafor", "Chidi Okafor", "high school science teacher", 0.85),
+    Persona(
+        "principal_lee", "Grace Lee", "principal at Oak Ridge Middle School", 0.7, attends="1101"
+    ),
+    Persona("mr_okafor", "Chidi Okafor", "high school science teacher", 0.85, attends="11101"),
     Persona("librarian_jo", "Jo Martinez", "school librarian", 0.6, bio="Librarian. #nobot"),
-    Persona("newteacher_sam", "Sam Patel", "first-year math teacher", 0.8, joins_at=3),
-    Persona("techcoach_kim", "Hana Kim", "edtech coach", 0.75, joins_at=2),
+    Persona(
+        "newteacher_sam", "Sam Patel", "first-year math teacher", 0.8, joins_at=3, attends="011"
+    ),
+    Persona("techcoach_kim", "Hana Kim", "edtech coach", 0.75, joins_at=2, attends="1011"),
+    Persona("ms_chen", "Mei Chen", "kindergarten teacher", 0.85, attends="001111"),
+    Persona("mr_brooks", "Dan Brooks", "middle school ELA teacher", 0.7, attends="000111"),
+    Persona("counselor_osei", "Ama Osei", "school counselor", 0.6, attends="0010110"),
 )
 
 _ANSWERS = (
@@ -253,13 +266,15 @@ class LocalNetwork:
         # Simulated people, not security: a seeded generator keeps runs reproducible.
         rng = random.Random(f"{self._seed}/{request.idempotency_key}/{text}")  # noqa: S311
         hashtag = _hashtag(text)
+        chat_number = self._store.local_posts.threads_before(root, self.name.value)
+        present = [p for p in PERSONAS if p.comes_to(chat_number) or p.handle == self._co_moderator]
         post_id = 0
         root = root or 0
         rows: list[LocalPost] = []
         if request.kind in INTRODUCTION_STEPS and re.search(
             r"introduce yourself|say hi", text, re.IGNORECASE
         ):
-            for persona in PERSONAS:
+            for persona in present:
                 if persona.joins_at == 1 and rng.random() < 0.85:
                     rows.append(
                         self._row(
@@ -272,7 +287,7 @@ class LocalNetwork:
                     )
         elif request.kind == StepKind.QUESTION and request.number is not None:
             number = request.number
-            for persona in PERSONAS:
+            for persona in present:
                 if persona.joins_at > number or rng.random() > persona.eagerness:
                     continue
                 rows.append(self._answer(persona, number, hashtag, post_id, root, now, rng))
@@ -287,7 +302,7 @@ class LocalNetwork:
                     )
                 )
             if rng.random() < 0.5:
-                persona = rng.choice(PERSONAS)
+                persona = rng.choice(present)
                 rows.append(
                     self._row(
                         persona,

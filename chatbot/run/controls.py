@@ -35,11 +35,13 @@ class Controls:
         clock: Clock,
         lock_of: Callable[[str], threading.Lock],
         wake: Callable[[str, datetime], None],
+        speed: float = 1.0,
     ) -> None:
         self._store = store
         self._clock = clock
         self._lock_of = lock_of
         self._wake = wake
+        self._speed = speed  # a rehearsal's minutes are shorter: extend by the chat's minutes
 
     def pause(self, chat_id: str) -> None:
         """Hold every remaining step until resume."""
@@ -90,7 +92,9 @@ class Controls:
         """Give the current question more time: every remaining step moves by ``by``."""
         with self._lock_of(chat_id):
             chat = self._chat(chat_id)
-            self._store.chats.update(chat_id, shift=chat.shift + by, now=self._clock())
+            self._store.chats.update(
+                chat_id, shift=chat.shift + by / self._speed, now=self._clock()
+            )
         self._done(chat_id, f"extended by {by}")
 
     def end(self, chat_id: str) -> None:

@@ -145,7 +145,9 @@ class Runner:
             scripts=scripts,
         )
         identities = Identities(self.networks, clock)
-        self.controls = Controls(store=store, clock=clock, lock_of=self._lock, wake=self.wake)
+        self.controls = Controls(
+            store=store, clock=clock, lock_of=self._lock, wake=self.wake, speed=speed
+        )
         self.desk = CommandDesk(
             store=store,
             controls=self.controls,

@@ -49,6 +49,18 @@ class LocalPosts(Repository):
             ).inserted_primary_key
         return int(inserted[0]) if inserted else 0
 
+    def threads_before(self, root: int | None, network: str) -> int:
+        """How many of the bot's threads on ``network`` began before the thread ``root``
+        (all of them, for a thread that begins now): the chat's number in the series."""
+        c = local_posts_table.c
+        query = sa.select(sa.func.count()).where(
+            c.author == BOT_AUTHOR, c.root.is_(None), c.network == network
+        )
+        if root:
+            query = query.where(c.id < root)
+        with self._tx() as conn:
+            return int(conn.execute(query).scalar() or 0)
+
     def find(self, idempotency_key: str) -> int | None:
         """The id of the bot's post made with ``idempotency_key``, if there is one."""
         with self._tx() as conn:
