@@ -118,15 +118,32 @@ class Network(Protocol):
 
 @runtime_checkable
 class CheckableNetwork(Protocol):
-    """What ``chatbot check`` asks of a network client, besides posting."""
+    """What ``chatbot check`` asks of a network client, besides posting: every read a chat
+    needs, once. Each raises a NetworkError when the read fails."""
 
     name: NetworkName
 
-    def account(self) -> Account: ...
+    def account(self) -> Account:
+        """The bot's own account."""
+        ...
+
+    def server(self) -> ServerFacts:
+        """What the server is: software, domain, limit, and where each was read."""
+        ...
 
     def limits(self) -> Limits: ...
 
-    def hashtag_feed(self, tag: str, limit: int = 10) -> int: ...
+    def hashtag_feed(self, tag: str, limit: int = 10) -> int:
+        """How many recent posts the hashtag shows."""
+        ...
+
+    def notifications_feed(self, limit: int = 10) -> int:
+        """How many recent notifications of the kinds a chat reads there are."""
+        ...
+
+    def thread_replies(self) -> ThreadCheck | None:
+        """The replies under the bot's most recent post; None if it has posted nothing."""
+        ...
 
 
 # --- reading: the posts of a chat ---------------------------------------------------------
