@@ -10,10 +10,10 @@ a whole sentence, and a fix names what to do on that kind of server.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Literal, TypeVar
 
 from chatbot.config import LoadedConfig
 from chatbot.errors import AuthFailed, NetworkError
@@ -24,6 +24,7 @@ from chatbot.script import NetworkName
 from chatbot.text import BLUESKY_MAX_GRAPHEMES, Limits
 
 Level = Literal["ok", "note", "warning", "problem"]
+T = TypeVar("T")
 
 TITLES = {NetworkName.MASTODON: "Mastodon", NetworkName.BLUESKY: "Bluesky"}
 _PUT_IT = "and put it where the config's access_token points"
@@ -221,12 +222,12 @@ class AccountCheck:
             mark = "bot flag" if self.mastodon else 'self-label "bot"'
             self.add("ok", f"The account carries the {mark}")
         else:
-            mark = "is not marked as a bot" if self.mastodon else 'has no self-label "bot"'
-            self.add(
-                "warning",
-                f"The account {mark}, and many servers' rules ask automated accounts to say so",
-                BOT_HINTS[self.kind],
-            )
+            if self.mastodon:
+                missing = "is not marked as a bot, which many servers' rules ask of automated"
+                missing += " accounts"
+            else:
+                missing = 'has no self-label "bot", which Bluesky asks automated accounts to carry'
+            self.add("warning", f"The account {missing}", BOT_HINTS[self.kind])
         return True
 
     def _domain(self, facts: ServerFacts) -> None:
@@ -289,30 +290,36 @@ class AccountCheck:
                     f"{asked} post",
                 )
 
-    def _notifications(self) -> None:
+    def _read(self, read: Callable[[], T], problem: str, hint: str) -> tuple[T] | None:
+        """``(what read() gave,)``, or None after reporting ``problem``, with why, as a problem."""
         try:
-            count = self.network.notifications_feed()
+            return (read(),)
         except NetworkError as exc:
+            self.add("problem", f"{problem}: {exc}", hint)
+            return None
+
+    def _notifications(self) -> None:
+        got = self._read(
+            self.network.notifications_feed,
+            "The notifications cannot be read, so answers that only mention the bot would be "
+            "missed",
+            "Give the account's token or app password the right to read notifications",
+        )
+        if got is not None:
             self.add(
-                "problem",
-                f"The notifications cannot be read, so answers that only mention the bot "
-                f"would be missed: {exc}",
-                "Give the account's token or app password the right to read notifications",
+                "ok", f"The notifications can be read ({got[0]} recent mention(s) or reply(s))"
             )
-        else:
-            self.add("ok", f"The notifications can be read ({count} recent mention(s) or reply(s))")
 
     def _thread(self) -> None:
-        try:
-            thread = self.network.thread_replies()
-        except NetworkError as exc:
-            self.add(
-                "problem",
-                f"The replies under the bot's newest post cannot be read, so answers that "
-                f"forget the hashtag would be missed: {exc}",
-                "Give the account's token or app password the right to read posts",
-            )
+        got = self._read(
+            self.network.thread_replies,
+            "The replies under the bot's newest post cannot be read, so answers that forget the "
+            "hashtag would be missed",
+            "Give the account's token or app password the right to read posts",
+        )
+        if got is None:
             return
+        thread = got[0]
         if thread is None:
             self.add(
                 "note",

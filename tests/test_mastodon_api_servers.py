@@ -16,12 +16,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
 import requests
 import structlog
 from pydantic import SecretStr
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
+from chatbot import errors
 from chatbot.kinds import Visibility
 from chatbot.networks.base import ChatThread, PostRequest
 from chatbot.networks.mastodon import MastodonNetwork
@@ -154,6 +156,8 @@ class SnacLike(BaseAdapter):
         if path == "/api/v1/instance":
             return 200, SNAC_V1, {}, json_
         if path == "/api/v1/accounts/verify_credentials":
+            if request.headers.get("Authorization") != "Bearer t":
+                return 422, "", {}, "text/html; charset=utf-8"  # snac: "no login"
             return 200, BOT, {}, json_
         if path == "/api/v1/statuses" and request.method == "POST":
             form = _form(request)
@@ -279,11 +283,26 @@ def test_v1_answers_where_v2_is_not_served() -> None:
 
 
 def test_reading_the_hashtag_never_asks_for_v2() -> None:
-    """Mastodon.py's own probe of /api/v2/instance before a timeline read is not made."""
+    """Mastodon.py's own probe of /api/v2/instance before every timeline read is not made:
+    v2 is asked once, for the instance, however many reads follow."""
     chat = _chat()
-    chat.network.hashtag_feed(TAG)
-    chat.network.collect(chat.thread(), {})
-    assert "/api/v2/instance" not in chat.server.paths()
+    chat.server.add(ANA, f"A1: stations #{TAG}")
+    cursors: dict[str, str] = {}
+    for _round in range(3):
+        chat.network.hashtag_feed(TAG)
+        cursors = dict(chat.network.collect(chat.thread(), cursors).cursors)
+    assert chat.server.paths().count("/api/v2/instance") == 1
+
+
+def test_a_token_snac_does_not_know_is_refused_credentials() -> None:
+    """snac answers verify_credentials 422 for an unknown token: AuthFailed, not Rejected."""
+    chat = _chat()
+    session = requests.Session()
+    session.mount(BASE, chat.server)
+    wrong = MastodonNetwork(instance=BASE, access_token=SecretStr("wrong"), session=session,
+                            clock=chat.clock, sleep=lambda _s: None)  # fmt: skip
+    with pytest.raises(errors.AuthFailed, match="422"):
+        wrong.account()
 
 
 # --- reading by time -----------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
@@ -22,9 +22,9 @@ from chatbot.networks.base import (
     ServerFacts,
     ThreadCheck,
 )
-from chatbot.networks.mastodon.calls import REQUEST_TIMEOUT, Client
+from chatbot.networks.mastodon.calls import AUTH_HINT, REQUEST_TIMEOUT, Client
 from chatbot.networks.mastodon.others import OtherInstances
-from chatbot.networks.mastodon.server import Server, Software
+from chatbot.networks.mastodon.server import ReadOnce, Server, Software
 from chatbot.networks.mastodon.sources import NOTIFICATION_TYPES, MastodonSources
 from chatbot.networks.mastodon.statuses import Statuses, status_ref
 from chatbot.networks.reading import SWEEP_ROUNDS, CollectionRound
@@ -33,9 +33,6 @@ from chatbot.script import NetworkName
 from chatbot.text import MASTODON_DEFAULT_MAX_CHARACTERS, Limits
 
 log = structlog.get_logger("chatbot.networks.mastodon")
-
-# When the instance's limits cannot be read, ask again after this long.
-LIMITS_RETRY = timedelta(minutes=5)
 
 
 class MastodonNetwork:
@@ -71,8 +68,9 @@ class MastodonNetwork:
         )
         self._server = Server(self._client, clock=self._clock, on_software=self._met)
         self._max_characters = max_characters
-        self._limits: Limits | None = None
-        self._limits_failed_at: datetime | None = None
+        self._limits = ReadOnce(
+            self._read_limits, default=Limits(), clock=self._clock, what="mastodon limits"
+        )
         self._me: Any = None
         self._statuses = Statuses(
             self._client,
@@ -106,30 +104,7 @@ class MastodonNetwork:
         """The instance's length limit (the config's value wins; 500 if the instance says none)."""
         if self._max_characters:
             return Limits(mastodon_max_characters=self._max_characters)
-        if self._limits is not None:
-            return self._limits
-        now = self._clock()
-        if self._limits_failed_at is not None and now - self._limits_failed_at < LIMITS_RETRY:
-            return Limits()
-        try:
-            value = self._server.instance().max_characters
-        except errors.NetworkError as exc:
-            self._limits_failed_at = now
-            log.warning(
-                "mastodon limits unreadable",
-                instance=self.instance,
-                default=MASTODON_DEFAULT_MAX_CHARACTERS,
-                error=str(exc),
-            )
-            return Limits()
-        if value is None:
-            log.warning(
-                "the instance names no length limit",
-                instance=self.instance,
-                default=MASTODON_DEFAULT_MAX_CHARACTERS,
-            )
-        self._limits = Limits(mastodon_max_characters=value or MASTODON_DEFAULT_MAX_CHARACTERS)
-        return self._limits
+        return self._limits(instance=self.instance, default=str(MASTODON_DEFAULT_MAX_CHARACTERS))
 
     def post(self, request: PostRequest) -> PostRef:
         return self._statuses.post(request)
@@ -242,17 +217,33 @@ class MastodonNetwork:
     def _account(self, *, refresh: bool = False, posting: bool = True) -> Any:
         """The bot's account (verify_credentials), read once."""
         if self._me is None or refresh:
-            self._me = self._client(
-                "checking the access token",
-                self._client.api.account_verify_credentials,
-                posting=posting,
-            )
+            try:
+                self._me = self._client(
+                    "checking the access token",
+                    self._client.api.account_verify_credentials,
+                    posting=posting,
+                )
+            except errors.Rejected as exc:
+                if exc.status != 422:
+                    raise
+                # snac answers 422, not 401, for a token it does not know (mastoapi.c: "no login").
+                raise errors.AuthFailed(f"{exc} ({AUTH_HINT})", status=422) from exc
         return self._me
 
     def _local_domain(self) -> str:
         """The domain in local accounts' handles (LOCAL_DOMAIN, which may differ from the host):
         the instance's answer, else the configured address."""
         return self._server.domain()[0]
+
+    def _read_limits(self) -> Limits:
+        value = self._server.instance().max_characters
+        if value is None:
+            log.warning(
+                "the instance names no length limit",
+                instance=self.instance,
+                default=MASTODON_DEFAULT_MAX_CHARACTERS,
+            )
+        return Limits(mastodon_max_characters=value or MASTODON_DEFAULT_MAX_CHARACTERS)
 
     def _met(self, software: Software) -> None:
         """What to change once the server's software is known."""

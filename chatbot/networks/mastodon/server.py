@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
 import structlog
@@ -34,6 +34,7 @@ from chatbot.networks.calls import Expected, Failure
 from chatbot.networks.mastodon.calls import Client
 
 log = structlog.get_logger("chatbot.networks.mastodon")
+T = TypeVar("T")
 
 V2 = "/api/v2/instance"
 V1 = "/api/v1/instance"
@@ -172,6 +173,37 @@ def not_served(failure: Failure) -> bool:
     return failure.status in NOT_SERVED
 
 
+class ReadOnce(Generic[T]):
+    """A fact read from the server once and kept; while it cannot be read, ``default``, and
+    the server is asked again only after ``RETRY_AFTER``."""
+
+    def __init__(
+        self, read: Callable[[], T], *, default: T, clock: Callable[[], datetime], what: str
+    ) -> None:
+        """``what``: the fact's name in the log line of a failed read."""
+        self._read = read
+        self._default = default
+        self._clock = clock
+        self._what = what
+        self._value: T | None = None
+        self._failed_at: datetime | None = None
+
+    def __call__(self, **context: str) -> T:
+        """The fact, or ``default`` (``context``: added to the log line of a failure)."""
+        if self._value is not None:
+            return self._value
+        now = self._clock()
+        if self._failed_at is not None and now - self._failed_at < RETRY_AFTER:
+            return self._default
+        try:
+            self._value = self._read()
+        except errors.NetworkError as exc:
+            self._failed_at = now
+            log.warning(f"{self._what} unreadable", error=str(exc), **context)
+            return self._default
+        return self._value
+
+
 class Server:
     """The server behind a client: its software and its instance, each read once."""
 
@@ -186,29 +218,14 @@ class Server:
         self._client = client
         self._clock = clock
         self._on_software = on_software
-        self._software: Software | None = None
-        self._software_failed_at: datetime | None = None
+        self._software = ReadOnce(
+            self._read_software, default=Software(), clock=clock, what="server software"
+        )
         self._instance: Instance | None = None
 
     def software(self) -> Software:
         """What the server runs; an unreadable answer gives Software() (asked again later)."""
-        if self._software is not None:
-            return self._software
-        now = self._clock()
-        if self._software_failed_at is not None and now - self._software_failed_at < RETRY_AFTER:
-            return Software()
-        try:
-            software = self._nodeinfo() or software_from_version(
-                self.instance().version, self.instance().endpoint or V1
-            )
-        except errors.NetworkError as exc:
-            self._software_failed_at = now
-            log.warning("server software unreadable", url=self._client.url, error=str(exc))
-            return Software()
-        self._software = software
-        log.info("server", url=self._client.url, software=str(software), source=software.source)
-        self._on_software(software)
-        return software
+        return self._software(url=self._client.url)
 
     def traits(self) -> Traits:
         """What the software is known to do (the safe defaults until it is known)."""
@@ -229,6 +246,15 @@ class Server:
         if instance.domain:
             return instance.domain, instance.endpoint
         return self._client.host, "the configured address"
+
+    def _read_software(self) -> Software:
+        software = self._nodeinfo()
+        if software is None:
+            instance = self.instance()
+            software = software_from_version(instance.version, instance.endpoint or V1)
+        log.info("server", url=self._client.url, software=str(software), source=software.source)
+        self._on_software(software)
+        return software
 
     def _read_instance(self) -> Instance:
         api = self._client.api
