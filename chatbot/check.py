@@ -275,13 +275,13 @@ class AccountCheck:
         for asked, given in facts.visibility_changes:
             settings = used.get(asked, [])
             if settings:
+                names = " and ".join(settings)
+                where = ", in the hashtag timeline" if given == "public" else ""
                 self.add(
                     "warning",
-                    f"This server posts {asked} statuses as {given}, so what "
-                    f"{' and '.join(settings)} asks to keep out of the hashtag timeline will be "
-                    f"in it",
-                    f"Set {' and '.join(settings)} to public in the config to say what happens, "
-                    f"or accept it",
+                    f"This server posts {asked} statuses as {given}, so the posts {names} sets "
+                    f"to {asked} will be {given}{where}",
+                    f"Set {names} to {given} in the config, so that it says what this server does",
                 )
             else:
                 self.add(
@@ -307,7 +307,7 @@ class AccountCheck:
         )
         if got is not None:
             self.add(
-                "ok", f"The notifications can be read ({got[0]} recent mention(s) or reply(s))"
+                "ok", f"The notifications can be read ({got[0]} recent mention, reply or quote)"
             )
 
     def _thread(self) -> None:

@@ -141,7 +141,7 @@ def test_everything_fine(tmp_path: Path) -> None:
     assert "Local handles end in @mastodon.example (read from /api/v2/instance)." in text
     assert "Posts may be up to 500 characters (read from /api/v2/instance)." in text
     assert "Posts may be up to 300 graphemes (Bluesky's own limit)." in text
-    assert "The notifications can be read (1 recent mention(s) or reply(s))." in text
+    assert "The notifications can be read (1 recent mention, reply or quote)." in text
     assert "(https://example/@bot/1) can be read: 2 so far." in text
     assert "The #BLchat timeline can be read (3 recent post(s))." in text
     assert "1 chat script(s) fit the limits above." in text
@@ -350,6 +350,9 @@ def test_snacs_unlisted_recap_is_a_warning(tmp_path: Path) -> None:
     [warning] = report.warnings
     assert warning.message.startswith("This server posts unlisted statuses as public")
     assert "recap_visibility" in warning.message
+    assert warning.hint == (
+        "Set recap_visibility to public in the config, so that it says what this server does."
+    )
     notes = [f.message for f in report.findings if f.level == "note"]
     assert "This server posts direct statuses as private; the config asks for no direct post." in (
         notes

@@ -77,6 +77,7 @@ class SnacLike(BaseAdapter):
     notes: list[dict[str, Any]] = field(default_factory=list)
     requests: list[requests.PreparedRequest] = field(default_factory=list)
     serial: int = 0
+    serves_instance: bool = True  # /api/v1/instance (no server here serves /api/v2/instance)
 
     def __post_init__(self) -> None:
         super().__init__()
@@ -153,7 +154,7 @@ class SnacLike(BaseAdapter):
             )
         if path == "/nodeinfo_2_0":
             return 200, {"software": {"name": "snac", "version": "2.75"}}, {}, json_
-        if path == "/api/v1/instance":
+        if path == "/api/v1/instance" and self.serves_instance:
             return 200, SNAC_V1, {}, json_
         if path == "/api/v1/accounts/verify_credentials":
             if request.headers.get("Authorization") != "Bearer t":
@@ -280,6 +281,17 @@ def test_v1_answers_where_v2_is_not_served() -> None:
     assert ("unlisted", "public") in facts.visibility_changes
     assert chat.network.account().handle == "@bot@snac.example"
     assert chat.server.paths().count("/api/v2/instance") == 1  # asked once, never again
+
+
+def test_no_instance_at_all_gives_the_configured_host_and_the_default() -> None:
+    """A server with neither instance endpoint: handles take the configured host, posts the
+    default 500 characters, each said to come from there and not from the server."""
+    chat = _chat()
+    chat.server.serves_instance = False
+    facts = chat.network.server()
+    assert (facts.domain, facts.domain_source) == ("snac.example", "the configured address")
+    assert (facts.max_characters, facts.limit_source) == (500, "")
+    assert chat.network.limits().mastodon_max_characters == 500
 
 
 def test_reading_the_hashtag_never_asks_for_v2() -> None:

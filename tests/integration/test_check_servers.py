@@ -103,7 +103,10 @@ def test_check_on_snac_names_it_and_its_real_limit(
     assert f"The server runs snac {snac_server.version} (read from its nodeinfo)." in out
     assert "Posts may be up to 100,000 characters (read from /api/v1/instance)." in out
     assert f"Local handles end in @{snac_server.domain} (read from /api/v1/instance)." in out
-    assert "This server posts unlisted statuses as public, so what recap_visibility" in out
+    assert (
+        "This server posts unlisted statuses as public, so the posts recap_visibility sets to "
+        "unlisted will be public, in the hashtag timeline." in out
+    )
     assert "as the instance says" not in out
 
 
