@@ -1,18 +1,21 @@
 """A whole chat on each real server, written once: snac2, mastodon-mock and the AT Protocol
 network (:mod:`tests.integration.venues`).
 
-The real ``chatbot`` process posts the chat as one thread; two participants
-answer in the forms people use (a reply to a question, a top-level post with the
-hashtag, an unprefixed reply under a later question, a comment on someone's
-answer); the store ends with exactly those answers, attributed; the recap is a
-thread of its own linking them; the transcript shows them. A SIGKILL between a
-post reaching the server and its result being recorded, with answers before and
-after it, leaves every post and every answer there once.
+- a whole chat: the real ``chatbot`` process posts it as one thread; two
+  participants answer in the forms people use (a reply to a question, a top-level
+  post with the hashtag, an unprefixed reply under a later question, a comment on
+  someone's answer); the store ends with exactly those answers, attributed; the
+  recap is a thread of its own linking them; the transcript shows them;
+- a SIGKILL between a post reaching the server and its result being recorded,
+  with answers before and after it: every post and every answer there once;
+- answers in every form (two in one post, edited, deleted, quoted, by mention,
+  from a person who opted out): exactly the expected table.
 
 The ``venue`` fixture (conftest.py) runs each test on each server. What a server
 cannot deliver is in :data:`tests.integration.venues.DIFFERENCES`, with the reason:
-the scenario then takes the form that server can deliver. Faults and rate limits are tested
-on mastodon-mock alone (``test_collect_mastodon.py``, ``test_networks_mastodon.py``).
+the scenario then takes the form that server can deliver. Faults and rate limits
+are tested on mastodon-mock alone (``test_collect_mastodon.py``,
+``test_networks_mastodon.py``).
 """
 
 from __future__ import annotations
@@ -179,3 +182,95 @@ def test_a_kill_mid_chat_leaves_every_post_and_answer_once(
     held = ana.held() | ben.held()
     assert sorted(p.uri for p in store.posts if not p.deleted) == sorted(held)
     assert len(store.answers) == len({(x.uri, x.question, x.part) for x in store.answers})
+
+
+def test_answers_in_every_form_end_as_exactly_the_expected_table(
+    venue: Venue, tmp_path: Any, bots: BotRunner, run_chatbot: Any
+) -> None:
+    """Hashtag or not, under a question or top-level, nested, two in one post, edited, deleted,
+    quoted, by mention (where the server has them): the store holds exactly the answers; the
+    person who opted out counts and never shows in the transcript."""
+    differences = venue.differences
+    folder = venue.bot(tmp_path / "bot")
+    tag = venue.tag()
+    folder.write_script(
+        "chat.yaml",
+        # Three minutes at 30x: the test stops the bot long before the closing.
+        _script(venue, tag, "forms", first_question_at="1m", spacing="1m", closing_at="90m"),
+    )
+    process = _start(bots, folder, "--speed", "30")
+    units = wait_for_posted(folder, venue.network, {"welcome", "q1", "q2", "q3"}, process, 45)
+    chat_id = chat_id_of(folder)
+    q = {n: venue.ref(units[f"q{n}"], units["welcome"]) for n in (1, 2, 3)}
+    ana, ben, cleo, dev, eli = (venue.person(role) for role in ("ana", "ben", "cleo", "dev", "eli"))
+    opt_out = venue.opt_out(eli)
+    venue.settle()
+
+    ana.post("A1: Station rotation finally clicked", tag=tag)  # hashtag, top-level
+    under_q2 = ana.post("Exit tickets decide my groups", reply_to=q[2])  # no tag, no label
+    ben.post("A1: choice boards A2: peer feedback pairs", tag=tag)  # two answers in one post
+    ben.post("A3: a reading corner", tag=tag, reply_to=q[3])  # both hashtag and reply
+    final = "A2: small groups by reading level"
+    draft = cleo.post("A2: first draft" if not differences.no_edits else final, tag=tag)
+    if not differences.no_quotes:
+        dev.post("Reading logs every day", tag=tag, quote=q[3])  # a quote, no label
+    eli.post("A3: podcasts for read-alouds", tag=tag)  # the person who opted out
+    mention = venue.mention(eli, "A1: morning meetings")  # no tag, no reply
+    ben.post("Great question!", tag=tag)  # conversation, not an answer
+    gone = []
+    if not differences.no_deletes:
+        gone = [
+            cleo.post("A1: this one I take back", reply_to=q[1]),
+            ana.post("A3: a typo", tag=tag),
+        ]
+    venue.settle()  # the nested reply needs its parent indexed first (the AppView)
+    nested = "Same for me, exit tickets and a quick check-in"
+    nested_tag = tag if differences.comment_needs_hashtag else None
+    dev.post(nested, tag=nested_tag, reply_to=under_q2)
+    venue.settle()
+
+    a, b, c, d, e = ana.name, ben.name, cleo.name, dev.name, eli.name
+    settled: list[Row] = [
+        (1, a, f"Station rotation finally clicked #{tag}"),
+        (1, b, "choice boards"),
+        (1, e, f"{mention} morning meetings"),
+        (2, a, "Exit tickets decide my groups"),
+        (2, b, f"peer feedback pairs #{tag}"),
+        (2, d, nested + (f" #{tag}" if nested_tag else "")),
+        (3, b, f"a reading corner #{tag}"),
+        (3, e, f"podcasts for read-alouds #{tag}"),
+        *([] if differences.no_quotes else [(3, d, f"Reading logs every day #{tag}")]),
+    ]
+    edited = (2, c, f"small groups by reading level #{tag}")
+    first = [*settled, edited if differences.no_edits else (2, c, f"first draft #{tag}")]
+    if gone:
+        first += [(1, c, "this one I take back"), (3, a, f"a typo #{tag}")]
+    wait_for_table(folder, chat_id, first, process, timeout=45)
+
+    if not differences.no_edits:
+        cleo.edit(draft, f"{final} #{tag}")
+    for post in gone:
+        (cleo if post is gone[0] else ana).delete(post)
+    venue.settle()
+    store = wait_for_table(
+        folder, chat_id, [*settled, edited], process, timeout=45,
+        also=lambda s: len(s.deleted_texts()) == len(gone),
+    )  # fmt: skip
+    assert process.terminate() < 10
+
+    assert store.participants[e] == opt_out
+    assert {store.participants[n] for n in (a, b, c, d)} == {""}
+    assert [x.question for x in store.answers if x.opt_out or x.web_opt_out] == [1, 3]  # counted
+    if not differences.no_edits:
+        [changed] = [p for p in store.posts if p.text.startswith(final)]
+        assert changed.edited_at is not None
+    result = run_chatbot(
+        "archive", chat_id, "--format", "md", "--config", str(folder.config), cwd=folder.root
+    )
+    assert result.returncode == 0, result.stderr
+    transcript = result.stdout
+    for name, text in [(a, "Station rotation"), (b, "a reading corner"), (d, "check-in")]:
+        assert name in transcript and text in transcript
+    assert e not in transcript
+    assert "podcasts" not in transcript and "morning meetings" not in transcript
+    assert "take back" not in transcript and "a typo" not in transcript

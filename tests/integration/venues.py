@@ -39,6 +39,9 @@ class Differences:
     # A reply to another participant's answer reaches the bot only if it carries the
     # hashtag: the reason, or "" where the thread under the bot's post shows it.
     comment_needs_hashtag: str = ""
+    no_edits: str = ""  # why a post cannot be edited there ("": it can)
+    no_deletes: str = ""  # why a post cannot be deleted there through the API
+    no_quotes: str = ""  # why a post cannot quote another there
 
 
 # Each server the scenario runs on, and what it does not deliver as Mastodon does.
@@ -49,10 +52,14 @@ DIFFERENCES = {
             "timeline: a reply to another person's answer reaches the bot through the "
             "hashtag or a mention, never through the question's thread "
             "(tests/servers/README.md, test_snac_server.py::test_context_direct_replies)"
-        )
+        ),
+        no_deletes="snac 2.75 serves no DELETE /api/v1/statuses/:id (a 404; "
+        "test_snac_server.py::test_delete_status_missing)",
+        no_quotes="snac 2.75's Mastodon API has no quote posts: it ignores quoted_status_id "
+        "and makes a plain post (seen by hand)",
     ),
     "mastodon-mock": Differences(),
-    "atproto": Differences(),
+    "atproto": Differences(no_edits="a Bluesky post cannot be edited (app.bsky.feed.post)"),
 }
 
 
@@ -80,9 +87,17 @@ class Person(Protocol):
 
     name: str  # the user name, as tests.integration.collecting.user_name gives it
 
-    def post(self, text: str, *, tag: str | None = None, reply_to: Ref | None = None) -> Ref:
-        """Post ``text``, with the clickable ``#tag`` at its end, as a reply to ``reply_to``."""
+    def post(
+        self, text: str, *, tag: str | None = None, reply_to: Ref | None = None,
+        quote: Ref | None = None,
+    ) -> Ref:  # fmt: skip
+        """Post ``text``, with the clickable ``#tag`` at its end, as a reply to ``reply_to``,
+        quoting ``quote``."""
         ...
+
+    def edit(self, ref: Ref, text: str) -> None: ...
+
+    def delete(self, ref: Ref) -> None: ...
 
     def held(self) -> set[str]:
         """The uris of every post this person has on the server."""
@@ -103,6 +118,15 @@ class Venue(Protocol):
         ...
 
     def person(self, role: str) -> Person: ...
+
+    def mention(self, person: Person, text: str) -> str:
+        """``person`` posts ``@bot text`` (a real mention, no tag, no reply); returns how the
+        mention reads in the post's text on this server."""
+        ...
+
+    def opt_out(self, person: Person) -> str:
+        """``person`` opts out the way this network's people do; returns the reason it gives."""
+        ...
 
     def bot_post(self, text: str, tag: str) -> Ref:
         """A post of the bot's own, made outside the bot (as a person at the keyboard would)."""
@@ -138,13 +162,23 @@ class MastodonPerson:
     id: str
     api: Mastodon
 
-    def post(self, text: str, *, tag: str | None = None, reply_to: Ref | None = None) -> Ref:
+    def post(
+        self, text: str, *, tag: str | None = None, reply_to: Ref | None = None,
+        quote: Ref | None = None,
+    ) -> Ref:  # fmt: skip
         status = self.api.status_post(
             f"{text} #{tag}" if tag else text,
             in_reply_to_id=reply_to.id if reply_to else None,
+            quoted_status_id=quote.id if quote else None,
             visibility="public",
         )
         return Ref(str(status.id), str(status.url or status.uri))
+
+    def edit(self, ref: Ref, text: str) -> None:
+        self.api.status_update(ref.id, text)
+
+    def delete(self, ref: Ref) -> None:
+        self.api.status_delete(ref.id)
 
     def held(self) -> set[str]:
         return {str(s.uri) for s in _every_status(self.api, self.id)}
@@ -186,6 +220,20 @@ class MastodonVenue:
         name = f"{role}{secrets.token_hex(3)}"
         account_id, token = self.server.create_account(name)
         return MastodonPerson(name, account_id, self._client(token))
+
+    def mention(self, person: Person, text: str) -> str:
+        assert self.bot_api is not None
+        name = str(self.bot_api.account_verify_credentials()["acct"])
+        person.post(f"@{name} {text}")
+        # snac links a local mention as @name@host in the text; Mastodon shows it as written.
+        return (
+            f"@{name}@{self.server.domain}" if isinstance(self.server, SnacServer) else f"@{name}"
+        )
+
+    def opt_out(self, person: Person) -> str:
+        assert isinstance(person, MastodonPerson)
+        person.api.account_update_credentials(note="Librarian. Please, #NoBot")
+        return "#nobot in the profile"
 
     def bot_post(self, text: str, tag: str) -> Ref:
         assert self.bot_api is not None
@@ -237,7 +285,10 @@ class BlueskyPerson:
     did: str
     client: Client
 
-    def post(self, text: str, *, tag: str | None = None, reply_to: Ref | None = None) -> Ref:
+    def post(
+        self, text: str, *, tag: str | None = None, reply_to: Ref | None = None,
+        quote: Ref | None = None,
+    ) -> Ref:  # fmt: skip
         content: Any = text
         if tag is not None:
             content = client_utils.TextBuilder().text(f"{text} ").tag(f"#{tag}", tag)
@@ -248,9 +299,21 @@ class BlueskyPerson:
             reply = models.AppBskyFeedPost.ReplyRef(
                 root=models.ComAtprotoRepoStrongRef.Main(uri=root.id, cid=root.cid), parent=parent
             )
-        made = self.client.send_post(content, profile_identify=self.did, reply_to=reply)
+        embed = None
+        if quote is not None:
+            quoted = models.ComAtprotoRepoStrongRef.Main(uri=quote.id, cid=quote.cid)
+            embed = models.AppBskyEmbedRecord.Main(record=quoted)
+        made = self.client.send_post(
+            content, profile_identify=self.did, reply_to=reply, embed=embed
+        )
         root_ref = (reply_to.root or reply_to) if reply_to is not None else None
         return Ref(made.uri, "", made.cid, root_ref)
+
+    def edit(self, ref: Ref, text: str) -> None:
+        raise NotImplementedError(DIFFERENCES["atproto"].no_edits)
+
+    def delete(self, ref: Ref) -> None:
+        self.client.delete_post(ref.id)
 
     def held(self) -> set[str]:
         return {r.uri for r in _records(self.client, self.did)}
@@ -298,18 +361,33 @@ class BlueskyVenue:
         did, handle, client = self._account(role)
         return BlueskyPerson(handle.split(".")[0], did, client)
 
+    def mention(self, person: Person, text: str) -> str:
+        assert isinstance(person, BlueskyPerson)
+        content = client_utils.TextBuilder().mention(f"@{self.bot_handle}", self.bot_did)
+        person.client.send_post(content.text(f" {text}"), profile_identify=person.did)
+        return f"@{self.bot_handle}"
+
+    def opt_out(self, person: Person) -> str:
+        assert isinstance(person, BlueskyPerson)
+        self._profile(person.client, person.did, "!no-unauthenticated")
+        return "!no-unauthenticated label"
+
     def bot_post(self, text: str, tag: str) -> Ref:
         assert self.owner is not None
         return BlueskyPerson("bot", self.bot_did, self.owner).post(text, tag=tag)
 
     def mark_bot(self, on: bool) -> None:
         assert self.owner is not None
-        labels = [models.ComAtprotoLabelDefs.SelfLabel(val="bot")] if on else []
+        self._profile(self.owner, self.bot_did, *(["bot"] if on else []))
+
+    def _profile(self, client: Client, did: str, *labels: str) -> None:
+        """Write the account's profile record with these self-labels."""
+        values = [models.ComAtprotoLabelDefs.SelfLabel(val=label) for label in labels]
         profile = models.AppBskyActorProfile.Record(
-            display_name="Chat bot", labels=models.ComAtprotoLabelDefs.SelfLabels(values=labels)
+            display_name="Someone", labels=models.ComAtprotoLabelDefs.SelfLabels(values=values)
         )
-        self.owner.com.atproto.repo.put_record(
-            {"repo": self.bot_did, "collection": "app.bsky.actor.profile", "rkey": "self",
+        client.com.atproto.repo.put_record(
+            {"repo": did, "collection": "app.bsky.actor.profile", "rkey": "self",
              "record": profile}
         )  # fmt: skip
         self.network_.process_all()
