@@ -1,52 +1,74 @@
 """``chatbot check``: is every configured account ready for the next chat? Posts nothing.
 
-For each account: the credentials work, who the bot is, the server's limits,
-whether the account is marked as a bot, and whether each chat's hashtag feed can
-be read; then every chat script is checked again against the real limits.
+For each account, every read a chat needs, once: which server it is, the bot's
+own account and the domain of its handles, the length limit, the bot mark,
+the notifications and a thread's replies; then each chat's hashtag, and every
+chat script against the real limits. A read that fails is a problem (the check
+exits 1); a fact the bot had to assume is a warning that says so. Every line is
+a whole sentence, and a fix names what to do on that kind of server.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Literal, TypeVar
 
 from chatbot.config import LoadedConfig
-from chatbot.errors import AuthFailed, ChatbotError, NetworkError
+from chatbot.errors import AuthFailed, NetworkError
 from chatbot.loader import check_paths
 from chatbot.networks.base import CheckableNetwork as CheckableNetwork  # re-exported for cli
+from chatbot.networks.base import ServerFacts
 from chatbot.script import NetworkName
 from chatbot.text import BLUESKY_MAX_GRAPHEMES, Limits
 
-Level = Literal["ok", "warning", "problem"]
+Level = Literal["ok", "note", "warning", "problem"]
+T = TypeVar("T")
 
-BOT_HINTS = {
-    NetworkName.MASTODON: (
-        "on the instance's website: Preferences > Public profile > tick "
-        '"This is an automated account", then Save'
-    ),
-    NetworkName.BLUESKY: (
-        'add the self-label "bot" to the account\'s profile record (app.bsky.actor.profile, '
-        'labels: {values: [{val: "bot"}]}), for example with the atproto SDK'
-    ),
-}
-AUTH_HINTS = {
-    NetworkName.MASTODON: (
-        "create a new access token (Preferences > Development > New application, scopes read "
-        "and write) and put it where the config's access_token points"
-    ),
-    NetworkName.BLUESKY: (
-        "check the handle, and create a new app password (Settings > Privacy and security > "
-        "App passwords) where the config's app_password points"
-    ),
-}
 TITLES = {NetworkName.MASTODON: "Mastodon", NetworkName.BLUESKY: "Bluesky"}
+_PUT_IT = "and put it where the config's access_token points"
+# What to do where, by the software's nodeinfo name; "" is any other Mastodon-API server.
+AUTH_HINTS = {
+    "mastodon": "Create a new access token with the read and write scopes on the instance's "
+    f"website (Preferences > Development > New application) {_PUT_IT}.",
+    "snac": "Get a new token from snac (POST /oauth/x-snac-get-token with the form fields "
+    "login and passwd, or the OAuth flow: POST /api/v1/apps, then /oauth/authorize) "
+    f"{_PUT_IT}.",
+    "": "Create a new access token with the read and write scopes through the server's OAuth "
+    "flow (POST /api/v1/apps, then /oauth/authorize and /oauth/token) or its settings for "
+    f"applications, {_PUT_IT}.",
+    "bluesky": "Check the handle, and create a new app password (Settings > Privacy and "
+    "security > App passwords) where the config's app_password points.",
+}
+_BOT_FLAG_API = (
+    "Set the account's bot flag: PATCH /api/v1/accounts/update_credentials with bot=true"
+)
+BOT_HINTS = {
+    "mastodon": f"{_BOT_FLAG_API}, or on the instance's website tick Preferences > Public "
+    'profile > "This is an automated account" and save.',
+    "snac": f"{_BOT_FLAG_API}, or in snac's web interface open /<user>/admin > \"User "
+    'Settings..." > tick "This account is a bot" and update.',
+    "": f"{_BOT_FLAG_API}, or tick the bot (automated account) option in your server's "
+    "profile settings.",
+    "bluesky": "Add the self-label bot to the profile: read the record with "
+    "com.atproto.repo.getRecord (repo: the account's DID, collection: app.bsky.actor.profile, "
+    'rkey: self), add labels {"$type": "com.atproto.label.defs#selfLabels", "values": '
+    '[{"val": "bot"}]} to it, and write it back with com.atproto.repo.putRecord (same repo, '
+    "collection and rkey) so the display name and avatar stay.",
+}
+
+
+def sentence(text: str) -> str:
+    """``text`` ending as a whole sentence does: one full stop (an error's own text may end
+    with one, or with none)."""
+    text = " ".join(text.split()).rstrip(" .")
+    return f"{text}." if text else ""
 
 
 @dataclass(frozen=True)
 class Finding:
-    """One fact checked: fine, worth fixing, or in the way of the next chat."""
+    """One fact checked: fine, worth knowing, worth fixing, or in the way of the next chat."""
 
     level: Level
     section: str
@@ -61,7 +83,7 @@ class CheckReport:
     findings: list[Finding] = field(default_factory=list)
 
     def add(self, level: Level, section: str, message: str, hint: str = "") -> None:
-        self.findings.append(Finding(level, section, message, hint))
+        self.findings.append(Finding(level, section, sentence(message), sentence(hint)))
 
     @property
     def problems(self) -> list[Finding]:
@@ -105,24 +127,22 @@ def run_check(
         report.add(
             "problem",
             "Accounts",
-            "no Mastodon or Bluesky account in the config",
-            "add accounts: mastodon: and/or bluesky: to the config file",
+            "The config has no Mastodon or Bluesky account",
+            "Add accounts: mastodon: and/or bluesky: to the config file",
         )
     working: dict[NetworkName, CheckableNetwork] = {}
     limits = Limits()
     for name, network in networks.items():
-        section = _section(loaded, name)
-        if _check_account(report, section, network):
+        account = AccountCheck(report, loaded, network)
+        if account.run():
             working[name] = network
             if name is NetworkName.MASTODON:
-                limits = _check_mastodon_limits(report, section, loaded, network)
-            else:
-                report.add("ok", section, f"posts may be up to {BLUESKY_MAX_GRAPHEMES} graphemes")
+                limits = account.limits
     _check_scripts(report, loaded, networks, working, limits, now)
     return report
 
 
-def _section(loaded: LoadedConfig, name: NetworkName) -> str:
+def section_of(loaded: LoadedConfig, name: NetworkName) -> str:
     accounts = loaded.config.accounts
     where = ""
     if name is NetworkName.MASTODON and accounts.mastodon is not None:
@@ -132,57 +152,186 @@ def _section(loaded: LoadedConfig, name: NetworkName) -> str:
     return f"{TITLES.get(name, name.value)} ({where})" if where else TITLES.get(name, name.value)
 
 
-def _check_account(report: CheckReport, section: str, network: CheckableNetwork) -> bool:
-    try:
-        account = network.account()
-    except AuthFailed as exc:
-        report.add(
-            "problem", section, f"the credentials were refused: {exc}", AUTH_HINTS[network.name]
-        )
-        return False
-    except ChatbotError as exc:
-        report.add(
-            "problem",
-            section,
-            f"cannot reach the account: {exc}",
-            "check the address in the config and the machine's internet connection",
-        )
-        return False
-    report.add("ok", section, f"signed in as {account.handle} (id {account.id})")
-    if account.is_bot:
-        flag = "bot flag" if network.name is NetworkName.MASTODON else '"bot" self-label'
-        report.add("ok", section, f"the account carries the {flag}")
-    elif network.name is NetworkName.MASTODON:
-        report.add(
-            "warning",
-            section,
-            "the account is not marked as a bot; many servers' rules ask automated accounts to be",
-            BOT_HINTS[network.name],
-        )
-    else:
-        report.add(
-            "warning",
-            section,
-            'the profile does not carry the "bot" self-label',
-            BOT_HINTS[network.name],
-        )
-    return True
+class AccountCheck:
+    """The checks of one account, in order; the first that fails hard stops the rest."""
 
+    def __init__(self, report: CheckReport, loaded: LoadedConfig, network: CheckableNetwork):
+        self.report = report
+        self.loaded = loaded
+        self.network = network
+        self.section = section_of(loaded, network.name)
+        self.mastodon = network.name is NetworkName.MASTODON
+        self.kind = "" if self.mastodon else "bluesky"
+        self.limits = Limits()
 
-def _check_mastodon_limits(
-    report: CheckReport, section: str, loaded: LoadedConfig, network: CheckableNetwork
-) -> Limits:
-    limits = network.limits()
-    account = loaded.config.accounts.mastodon
-    source = (
-        "from the config's max_characters"
-        if account is not None and account.max_characters
-        else "as the instance says"
-    )
-    report.add(
-        "ok", section, f"posts may be up to {limits.mastodon_max_characters} characters ({source})"
-    )
-    return limits
+    def add(self, level: Level, message: str, hint: str = "") -> None:
+        self.report.add(level, self.section, message, hint)
+
+    def run(self) -> bool:
+        """True when the account works (its feeds are then read by the scripts' check)."""
+        facts = self._server() if self.mastodon else None
+        if not self._account():
+            return False
+        if facts is not None:
+            self._domain(facts)
+        self._limit(facts)
+        if facts is not None:
+            self._visibility(facts)
+        self._notifications()
+        self._thread()
+        return True
+
+    def _server(self) -> ServerFacts | None:
+        try:
+            facts = self.network.server()
+        except NetworkError as exc:
+            self.add(
+                "problem",
+                f"The server's description (/api/v2/instance, or /api/v1/instance where v2 is "
+                f"not served) cannot be read, so the bot cannot tell the domain of its "
+                f"handles: {exc}",
+                "Check the instance address in the config, and that the server answers it",
+            )
+            return None
+        self.kind = facts.kind if facts.kind in AUTH_HINTS else ""
+        if facts.software_source:
+            self.add("ok", f"The server runs {facts.software} (read from {facts.software_source})")
+        else:
+            self.add(
+                "note",
+                "The server does not say which software it runs (no nodeinfo, no version), so "
+                "the bot reads it with the care any Mastodon-API server needs",
+            )
+        return facts
+
+    def _account(self) -> bool:
+        try:
+            account = self.network.account()
+        except AuthFailed as exc:
+            self.add("problem", f"The credentials were refused: {exc}", AUTH_HINTS[self.kind])
+            return False
+        except NetworkError as exc:
+            self.add(
+                "problem",
+                f"The account cannot be reached: {exc}",
+                "Check the address in the config and the machine's internet connection",
+            )
+            return False
+        self.add("ok", f"Signed in as {account.handle} (id {account.id})")
+        if account.is_bot:
+            mark = "bot flag" if self.mastodon else 'self-label "bot"'
+            self.add("ok", f"The account carries the {mark}")
+        else:
+            if self.mastodon:
+                missing = "is not marked as a bot, which many servers' rules ask of automated"
+                missing += " accounts"
+            else:
+                missing = 'has no self-label "bot", which Bluesky asks automated accounts to carry'
+            self.add("warning", f"The account {missing}", BOT_HINTS[self.kind])
+        return True
+
+    def _domain(self, facts: ServerFacts) -> None:
+        if facts.domain_source == "the configured address":
+            self.add(
+                "warning",
+                f"The instance does not name its domain, so the bot takes local handles to "
+                f"end in @{facts.domain}, the host of the configured address",
+                "If the server's accounts live under another domain, put that domain in the "
+                "config's instance address",
+            )
+        else:
+            self.add(
+                "ok", f"Local handles end in @{facts.domain} (read from {facts.domain_source})"
+            )
+
+    def _limit(self, facts: ServerFacts | None) -> None:
+        if not self.mastodon:
+            self.add(
+                "ok", f"Posts may be up to {BLUESKY_MAX_GRAPHEMES} graphemes (Bluesky's own limit)"
+            )
+            return
+        self.limits = self.network.limits()
+        if facts is not None and facts.limit_source:
+            self.add(
+                "ok",
+                f"Posts may be up to {facts.max_characters:,} characters (read from "
+                f"{facts.limit_source})",
+            )
+            return
+        self.add(
+            "warning",
+            f"The instance does not say how long posts may be, so the bot assumes the default "
+            f"of {self.limits.mastodon_max_characters:,} characters",
+            "If the server allows other lengths, set max_characters under accounts: mastodon: "
+            "in the config",
+        )
+
+    def _visibility(self, facts: ServerFacts) -> None:
+        account = self.loaded.config.accounts.mastodon
+        used: dict[str, list[str]] = {}
+        if account is not None:
+            for setting in ("reminders_visibility", "chat_visibility", "recap_visibility"):
+                used.setdefault(str(getattr(account, setting).value), []).append(setting)
+        for asked, given in facts.visibility_changes:
+            settings = used.get(asked, [])
+            if settings:
+                names = " and ".join(settings)
+                where = ", in the hashtag timeline" if given == "public" else ""
+                self.add(
+                    "warning",
+                    f"This server posts {asked} statuses as {given}, so the posts {names} sets "
+                    f"to {asked} will be {given}{where}",
+                    f"Set {names} to {given} in the config, so that it says what this server does",
+                )
+            else:
+                self.add(
+                    "note",
+                    f"This server posts {asked} statuses as {given}; the config asks for no "
+                    f"{asked} post",
+                )
+
+    def _read(self, read: Callable[[], T], problem: str, hint: str) -> tuple[T] | None:
+        """``(what read() gave,)``, or None after reporting ``problem``, with why, as a problem."""
+        try:
+            return (read(),)
+        except NetworkError as exc:
+            self.add("problem", f"{problem}: {exc}", hint)
+            return None
+
+    def _notifications(self) -> None:
+        got = self._read(
+            self.network.notifications_feed,
+            "The notifications cannot be read, so answers that only mention the bot would be "
+            "missed",
+            "Give the account's token or app password the right to read notifications",
+        )
+        if got is not None:
+            self.add(
+                "ok", f"The notifications can be read ({got[0]} recent mention, reply or quote)"
+            )
+
+    def _thread(self) -> None:
+        got = self._read(
+            self.network.thread_replies,
+            "The replies under the bot's newest post cannot be read, so answers that forget the "
+            "hashtag would be missed",
+            "Give the account's token or app password the right to read posts",
+        )
+        if got is None:
+            return
+        thread = got[0]
+        if thread is None:
+            self.add(
+                "note",
+                "The bot has not posted yet, so reading a thread's replies was not checked; "
+                "the first chat reads them for the first time",
+            )
+        else:
+            self.add(
+                "ok",
+                f"The replies under the bot's newest post ({thread.url}) can be read: "
+                f"{thread.replies} so far",
+            )
 
 
 def _check_scripts(
@@ -199,8 +348,8 @@ def _check_scripts(
         report.add(
             "problem",
             section,
-            f"the schedules folder {folder} does not exist",
-            "create it, or set schedules: in the config to the folder with the chat scripts",
+            f"The schedules folder {folder} does not exist",
+            "Create it, or set schedules: in the config to the folder with the chat scripts",
         )
         return
     result = check_paths([folder], now, limits)
@@ -218,7 +367,9 @@ def _check_scripts(
             f"{len(result.scripts)} chat script(s) fit the limits above",
         )
     elif not result.problems:
-        report.add("warning", section, "no chat scripts yet", "add a chat script (*.yaml) here")
+        report.add(
+            "warning", section, "There are no chat scripts yet", "Add a chat script (*.yaml) here"
+        )
     feeds_read: set[tuple[NetworkName, str]] = set()
     for loaded_script in result.scripts:
         script = loaded_script.script
@@ -232,7 +383,7 @@ def _check_scripts(
                     section,
                     f"{loaded_script.path.name} posts to {name.value}, but the config has no "
                     f"{name.value} account",
-                    f"add accounts: {name.value}: to the config, or remove {name.value} from "
+                    f"Add accounts: {name.value}: to the config, or remove {name.value} from "
                     "the script's networks",
                 )
                 continue
@@ -240,17 +391,18 @@ def _check_scripts(
             if network is None or (name, tag.lower()) in feeds_read:
                 continue
             feeds_read.add((name, tag.lower()))
-            feed_section = _section(loaded, name)
+            feed_section = section_of(loaded, name)
             try:
                 count = network.hashtag_feed(tag)
             except NetworkError as exc:
                 report.add(
                     "problem",
                     feed_section,
-                    f"the #{tag} feed cannot be read: {exc}",
-                    "the bot needs it to follow answers; check the token's read scope",
+                    f"The #{tag} timeline cannot be read, and the bot needs it to follow "
+                    f"answers: {exc}",
+                    "Give the account's token or app password the right to read posts",
                 )
             else:
                 report.add(
-                    "ok", feed_section, f"the #{tag} feed is readable ({count} recent post(s))"
+                    "ok", feed_section, f"The #{tag} timeline can be read ({count} recent post(s))"
                 )

@@ -190,6 +190,11 @@ class Config(Model):
         default=timedelta(minutes=30),
         description="How long after the closing answers are collected.",
     )
+    collect_every: Duration = Field(
+        default=timedelta(seconds=15),
+        description="How often a running chat's answers are read (each read costs a few "
+        "requests on each network; 15s keeps well inside every server's limits).",
+    )
     log_format: Literal["auto", "json", "text"] = "auto"
     transcript_url: str = Field(
         default="",

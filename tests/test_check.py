@@ -9,15 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
-from chatbot.check import CheckableNetwork, run_check
+from chatbot.check import CheckableNetwork, CheckReport, run_check
 from chatbot.cli import app
 from chatbot.config import Accounts, BlueskyAccount, Config, LoadedConfig, MastodonAccount, Secret
 from chatbot.errors import AuthFailed, ConfigError, Transient
-from chatbot.networks.base import Account
+from chatbot.networks.base import Account, ServerFacts, ThreadCheck
 from chatbot.networks.connect import connect_accounts
 from chatbot.script import NetworkName
 from chatbot.text import Limits
@@ -35,14 +36,47 @@ class FakeAccount:
     refuse: Exception | None = None
     unreadable_tags: set[str] = field(default_factory=set)
     feeds_read: list[str] = field(default_factory=list)
+    facts: ServerFacts | None = None  # None: a Mastodon instance that says everything
+    fail: dict[str, Exception] = field(default_factory=dict)  # method name -> its error
+    thread: ThreadCheck | None = field(
+        default_factory=lambda: ThreadCheck("https://example/@bot/1", 2)
+    )
 
     def account(self) -> Account:
         if self.refuse is not None:
             raise self.refuse
         return Account(self.name, "42", f"@bot-{self.name.value}", self.is_bot)
 
+    def server(self) -> ServerFacts:
+        self._maybe_fail("server")
+        if self.facts is not None:
+            return self.facts
+        if self.name is not NetworkName.MASTODON:
+            return ServerFacts()
+        return ServerFacts(
+            software="mastodon 4.3.0",
+            kind="mastodon",
+            software_source="its nodeinfo",
+            domain="mastodon.example",
+            domain_source="/api/v2/instance",
+            max_characters=self.max_characters,
+            limit_source="/api/v2/instance",
+        )
+
     def limits(self) -> Limits:
         return Limits(mastodon_max_characters=self.max_characters)
+
+    def notifications_feed(self, limit: int = 10) -> int:
+        self._maybe_fail("notifications_feed")
+        return 1
+
+    def thread_replies(self) -> ThreadCheck | None:
+        self._maybe_fail("thread_replies")
+        return self.thread
+
+    def _maybe_fail(self, method: str) -> None:
+        if method in self.fail:
+            raise self.fail[method]
 
     def hashtag_feed(self, tag: str, limit: int = 10) -> int:
         self.feeds_read.append(tag)
@@ -99,13 +133,17 @@ def test_everything_fine(tmp_path: Path) -> None:
     report = run_check(loaded, _networks(mastodon, bluesky), NOW)
     text = report.render()
     assert report.ok and not report.warnings, text
-    assert "signed in as @bot-mastodon (id 42)" in text
-    assert "the account carries the bot flag" in text
-    assert 'the account carries the "bot" self-label' in text
-    assert "posts may be up to 500 characters (as the instance says)" in text
-    assert "posts may be up to 300 graphemes" in text
-    assert "the #BLchat feed is readable (3 recent post(s))" in text
-    assert "1 chat script(s) fit the limits above" in text
+    assert "The server runs mastodon 4.3.0 (read from its nodeinfo)." in text
+    assert "Signed in as @bot-mastodon (id 42)." in text
+    assert "The account carries the bot flag." in text
+    assert 'The account carries the self-label "bot".' in text
+    assert "Local handles end in @mastodon.example (read from /api/v2/instance)." in text
+    assert "Posts may be up to 500 characters (read from /api/v2/instance)." in text
+    assert "Posts may be up to 300 graphemes (Bluesky's own limit)." in text
+    assert "The notifications can be read (1 recent mention, reply or quote)." in text
+    assert "(https://example/@bot/1) can be read: 2 so far." in text
+    assert "The #BLchat timeline can be read (3 recent post(s))." in text
+    assert "1 chat script(s) fit the limits above." in text
     assert text.endswith("Ready: 0 problem(s), 0 warning(s).")
     sections = [line for line in text.splitlines() if line and not line.startswith(" ")]
     assert sections == [
@@ -133,7 +171,9 @@ def test_missing_bot_flag_is_a_warning_with_a_hint(tmp_path: Path) -> None:
     assert len(report.warnings) == 2
     text = report.render()
     assert "This is an automated account" in text
-    assert 'add the self-label "bot"' in text
+    assert "PATCH /api/v1/accounts/update_credentials with bot=true" in text
+    assert "Add the self-label bot to the profile" in text
+    assert "com.atproto.repo.putRecord" in text
 
 
 def test_refused_credentials_are_a_problem_and_skip_that_account(tmp_path: Path) -> None:
@@ -144,7 +184,7 @@ def test_refused_credentials_are_a_problem_and_skip_that_account(tmp_path: Path)
     report = run_check(loaded, _networks(mastodon, FakeAccount(NetworkName.BLUESKY)), NOW)
     assert not report.ok
     assert [p.message for p in report.problems] == [
-        "the credentials were refused: 401 invalid token"
+        "The credentials were refused: 401 invalid token."
     ]
     assert "new access token" in report.problems[0].hint
     assert mastodon.feeds_read == []
@@ -157,7 +197,7 @@ def test_unreachable_server_is_a_problem(tmp_path: Path) -> None:
     mastodon = FakeAccount(NetworkName.MASTODON, refuse=Transient("could not reach Mastodon"))
     report = run_check(loaded, _networks(mastodon), NOW)
     assert [p.message for p in report.problems] == [
-        "cannot reach the account: could not reach Mastodon"
+        "The account cannot be reached: could not reach Mastodon."
     ]
 
 
@@ -168,7 +208,8 @@ def test_unreadable_feed_is_a_problem(tmp_path: Path) -> None:
     mastodon = FakeAccount(NetworkName.MASTODON, unreadable_tags={"BLchat"})
     report = run_check(loaded, _networks(mastodon), NOW)
     assert [p.message for p in report.problems] == [
-        "the #BLchat feed cannot be read: the tag timeline needs a signed-in user on this server"
+        "The #BLchat timeline cannot be read, and the bot needs it to follow answers: "
+        "the tag timeline needs a signed-in user on this server."
     ]
 
 
@@ -183,7 +224,7 @@ def test_scripts_are_checked_against_the_real_limit(tmp_path: Path) -> None:
     small = FakeAccount(NetworkName.MASTODON, max_characters=60)
     report = run_check(loaded, _networks(small), NOW)
     assert not report.ok
-    assert "posts may be up to 60 characters" in report.render()
+    assert "Posts may be up to 60 characters" in report.render()
     assert any("chat.yaml:" in p.message and "60" in p.message for p in report.problems)
 
 
@@ -193,7 +234,7 @@ def test_a_script_for_a_network_without_account(tmp_path: Path) -> None:
     _script(tmp_path)
     report = run_check(loaded, _networks(FakeAccount(NetworkName.MASTODON)), NOW)
     assert [p.message for p in report.problems] == [
-        "chat.yaml posts to bluesky, but the config has no bluesky account"
+        "chat.yaml posts to bluesky, but the config has no bluesky account."
     ]
 
 
@@ -202,8 +243,142 @@ def test_no_accounts_and_no_schedules(tmp_path: Path) -> None:
     loaded = LoadedConfig(Config(schedules="missing"), tmp_path, None)
     report = run_check(loaded, {}, NOW)
     assert [p.message for p in report.problems] == [
-        "no Mastodon or Bluesky account in the config",
-        f"the schedules folder {tmp_path / 'missing'} does not exist",
+        "The config has no Mastodon or Bluesky account.",
+        f"The schedules folder {tmp_path / 'missing'} does not exist.",
+    ]
+
+
+SNAC_FACTS = ServerFacts(
+    software="snac 2.75",
+    kind="snac",
+    software_source="its nodeinfo",
+    domain="snac.example",
+    domain_source="/api/v1/instance",
+    max_characters=100_000,
+    limit_source="/api/v1/instance",
+    visibility_changes=(("unlisted", "public"), ("direct", "private")),
+)
+
+
+def _mastodon_only(tmp_path: Path, **fake: Any) -> tuple[FakeAccount, CheckReport]:
+    """A Mastodon account alone, with one chat script; the fake's fields from ``fake``."""
+    loaded = _loaded(tmp_path, bluesky=False)
+    _script(tmp_path, networks="[mastodon]")
+    mastodon = FakeAccount(NetworkName.MASTODON, **fake)
+    return mastodon, run_check(loaded, _networks(mastodon), NOW)
+
+
+def test_every_line_is_a_whole_sentence(tmp_path: Path) -> None:
+    """Every message and every fix ends with one full stop, whatever the findings."""
+    _fake, report = _mastodon_only(
+        tmp_path,
+        is_bot=False,
+        facts=ServerFacts(domain="x.example", domain_source="the configured address"),
+        fail={"notifications_feed": Transient("could not reach x.example (reset)")},
+        thread=None,
+    )
+    for finding in report.findings:
+        assert finding.message.endswith(".") and not finding.message.endswith(".."), finding
+        assert not finding.hint or finding.hint.endswith("."), finding
+
+
+def test_the_servers_own_limit_names_where_it_was_read(tmp_path: Path) -> None:
+    """snac's 100,000 characters from /api/v1/instance, with the software from nodeinfo."""
+    _fake, report = _mastodon_only(tmp_path, max_characters=100_000, facts=SNAC_FACTS)
+    text = report.render()
+    assert "The server runs snac 2.75 (read from its nodeinfo)." in text
+    assert "Posts may be up to 100,000 characters (read from /api/v1/instance)." in text
+    assert "Local handles end in @snac.example (read from /api/v1/instance)." in text
+
+
+def test_a_default_limit_is_a_warning_that_says_so(tmp_path: Path) -> None:
+    """An instance that names no limit: 500 is the bot's assumption, said as such."""
+    facts = ServerFacts(software="x 1", software_source="its nodeinfo", domain="x.example",
+                        domain_source="/api/v1/instance")  # fmt: skip
+    _fake, report = _mastodon_only(tmp_path, facts=facts)
+    assert report.ok
+    [warning] = report.warnings
+    assert warning.message == (
+        "The instance does not say how long posts may be, so the bot assumes the default of "
+        "500 characters."
+    )
+    assert "as the instance says" not in report.render()
+
+
+def test_an_unreadable_server_description_is_a_problem(tmp_path: Path) -> None:
+    """Neither /api/v2/instance nor /api/v1/instance answers: the domain is unknown, not ready."""
+    _fake, report = _mastodon_only(
+        tmp_path, fail={"server": Transient("reading /api/v1/instance: x answered 502")}
+    )
+    assert not report.ok
+    assert "cannot tell the domain of its handles" in report.problems[0].message
+    assert "the bot assumes the default of 500 characters" in report.render()
+
+
+def test_unreadable_notifications_are_a_problem(tmp_path: Path) -> None:
+    """Mentions are how some answers arrive: notifications the bot cannot read block the chat."""
+    _fake, report = _mastodon_only(
+        tmp_path, fail={"notifications_feed": AuthFailed("x answered 403: scope")}
+    )
+    assert [p.message for p in report.problems] == [
+        "The notifications cannot be read, so answers that only mention the bot would be "
+        "missed: x answered 403: scope."
+    ]
+
+
+def test_an_unreadable_thread_is_a_problem(tmp_path: Path) -> None:
+    """Replies that forget the hashtag come from a thread's context: it must be readable."""
+    _fake, report = _mastodon_only(
+        tmp_path, fail={"thread_replies": Transient("reading the replies to the chat: x 500")}
+    )
+    assert len(report.problems) == 1
+    assert report.problems[0].message.startswith("The replies under the bot's newest post")
+
+
+def test_no_post_yet_skips_the_thread_with_a_note(tmp_path: Path) -> None:
+    """A bot that never posted has no thread to read: a note says the read was skipped."""
+    _fake, report = _mastodon_only(tmp_path, thread=None)
+    assert report.ok and not report.warnings
+    [note] = [f for f in report.findings if f.level == "note"]
+    assert "was not checked" in note.message
+
+
+def test_snacs_unlisted_recap_is_a_warning(tmp_path: Path) -> None:
+    """snac posts unlisted as public: the recap (unlisted by default) will be in the timeline."""
+    _fake, report = _mastodon_only(tmp_path, max_characters=100_000, facts=SNAC_FACTS)
+    [warning] = report.warnings
+    assert warning.message.startswith("This server posts unlisted statuses as public")
+    assert "recap_visibility" in warning.message
+    assert warning.hint == (
+        "Set recap_visibility to public in the config, so that it says what this server does."
+    )
+    notes = [f.message for f in report.findings if f.level == "note"]
+    assert "This server posts direct statuses as private; the config asks for no direct post." in (
+        notes
+    )
+
+
+def test_fixes_name_what_to_do_on_that_kind_of_server(tmp_path: Path) -> None:
+    """A snac account gets snac's steps; an unknown server the API call, no Mastodon menu."""
+    _fake, snac = _mastodon_only(tmp_path, is_bot=False, facts=SNAC_FACTS)
+    assert "This account is a bot" in snac.warnings[0].hint
+    assert "Preferences" not in snac.render()
+    unknown = ServerFacts(domain="x.example", domain_source="/api/v1/instance")
+    _fake, other = _mastodon_only(tmp_path, refuse=AuthFailed("401"), facts=unknown)
+    assert "POST /api/v1/apps" in other.problems[0].hint
+    assert "Preferences" not in other.render()
+    note = next(f.message for f in other.findings if f.level == "note")
+    assert note.startswith("The server does not say which software it runs")
+
+
+def test_a_domain_from_the_configured_address_is_a_warning(tmp_path: Path) -> None:
+    """An instance that names no domain: handles get the configured host, said as a warning."""
+    facts = ServerFacts(domain="mastodon.example", domain_source="the configured address",
+                        max_characters=500, limit_source="/api/v1/instance")  # fmt: skip
+    _fake, report = _mastodon_only(tmp_path, facts=facts)
+    assert [w.message for w in report.warnings] == [
+        "The instance does not name its domain, so the bot takes local handles to end in "
+        "@mastodon.example, the host of the configured address."
     ]
 
 

@@ -209,7 +209,9 @@ def test_the_same_display_name_on_another_account_is_refused(harness: Harness) -
 
 def test_a_co_moderator_removed_from_the_script_is_refused_at_once(harness: Harness) -> None:
     """Hot reload: after the script loses its co-moderator, their next command is refused."""
-    harness.write(SCRIPT.replace("    co_moderators: [{name: Marcus Davis, local: coachdavis}]\n", ""))
+    harness.write(
+        SCRIPT.replace("    co_moderators: [{name: Marcus Davis, local: coachdavis}]\n", "")
+    )
     harness.runner.sync()
     harness.say("coachdavis", "@chatbot end")
     harness.at(7)

@@ -34,6 +34,7 @@ from chatbot.script import NetworkName
 TOKEN = "secret-token-0123456789"
 INSTANCE = "https://mastodon.example"
 NOW = datetime(2027, 3, 4, 19, 0, tzinfo=UTC)
+NODEINFO_2_0 = "http://nodeinfo.diaspora.software/ns/schema/2.0"
 
 Reply = tuple[int, Any, dict[str, str]]
 
@@ -48,6 +49,7 @@ class FakeInstance(BaseAdapter):
     keys: dict[str, dict[str, Any]] = field(default_factory=dict)
     max_characters: Any = 640
     media_ready_after: int = 0
+    software: str = "mastodon"  # what its nodeinfo says it runs
 
     def __post_init__(self) -> None:
         super().__init__()
@@ -70,6 +72,10 @@ class FakeInstance(BaseAdapter):
     def _route(self, request: requests.PreparedRequest, path: str) -> Reply:
         if path == "/api/v1/accounts/verify_credentials":
             return 200, _account(), {}
+        if path == "/.well-known/nodeinfo":
+            return 200, {"links": [{"rel": NODEINFO_2_0, "href": f"{INSTANCE}/nodeinfo/2.0"}]}, {}
+        if path == "/nodeinfo/2.0":
+            return 200, {"software": {"name": self.software, "version": "4.3.0"}}, {}
         if path == "/api/v2/instance":
             return 200, {"configuration": {"statuses": {"max_characters": self.max_characters}}}, {}
         if path == "/api/v1/instance":
@@ -410,7 +416,8 @@ def test_an_early_retry_trusts_the_key(instance: FakeInstance, make: NetworkFact
 def test_limits_from_instance_override_and_default(
     instance: FakeInstance, make: NetworkFactory, captured: list[dict[str, Any]]
 ) -> None:
-    """The instance's max_characters is read once; the config's wins; 500 if unreadable."""
+    """The instance's max_characters is read once; the config's wins; 500 if it names none or
+    cannot be read."""
     network = make()
     assert network.limits().mastodon_max_characters == 640
     assert network.limits().mastodon_max_characters == 640
@@ -421,7 +428,9 @@ def test_limits_from_instance_override_and_default(
     assert make().limits().mastodon_max_characters == 500
     instance.faults["/api/v2/instance"] = [(503, {"error": "down"}, {})]
     assert make().limits().mastodon_max_characters == 500
-    assert [e["event"] for e in captured].count("mastodon limits unreadable") == 2
+    events = [e["event"] for e in captured]
+    assert events.count("the instance names no length limit") == 1
+    assert events.count("mastodon limits unreadable") == 1
 
 
 def test_account_and_hashtag_feed(instance: FakeInstance, make: NetworkFactory) -> None:

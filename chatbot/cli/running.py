@@ -100,6 +100,7 @@ def run(
         visibility=visibility,
         speed=speed,
         answer_tail=loaded.config.answer_tail,
+        collect_every=loaded.config.collect_every,
         moderation=loaded.config.moderation,
         transcript_url=loaded.config.transcript_url,
         archive_dir=archive_folder(loaded.data_dir),

@@ -51,6 +51,29 @@ class Account:
     details: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class ServerFacts:
+    """What ``chatbot check`` reports about the server an account lives on, and where each
+    fact was read."""
+
+    software: str = ""  # "snac 2.75"; "" where the network has one software (Bluesky)
+    kind: str = ""  # the software's name as nodeinfo gives it ("mastodon", "snac"); "" unknown
+    software_source: str = ""  # "its nodeinfo"; "" if the server did not say
+    domain: str = ""  # the domain in local accounts' handles
+    domain_source: str = ""  # "/api/v1/instance", "the configured address"
+    max_characters: int | None = None  # the length limit in force; None: the network's own
+    limit_source: str = ""  # "/api/v1/instance", "the config's max_characters"; "": a default
+    visibility_changes: tuple[tuple[str, str], ...] = ()  # (asked, given), done by the server
+
+
+@dataclass(frozen=True)
+class ThreadCheck:
+    """One of the bot's recent posts, and how many replies its thread showed."""
+
+    url: str
+    replies: int
+
+
 def idempotency_key(chat_id: str, step_key: str, network: NetworkName) -> str:
     """A key derived from the chat, the step and the network: the same post, the same key.
 
@@ -95,15 +118,32 @@ class Network(Protocol):
 
 @runtime_checkable
 class CheckableNetwork(Protocol):
-    """What ``chatbot check`` asks of a network client, besides posting."""
+    """What ``chatbot check`` asks of a network client, besides posting: every read a chat
+    needs, once. Each raises a NetworkError when the read fails."""
 
     name: NetworkName
 
-    def account(self) -> Account: ...
+    def account(self) -> Account:
+        """The bot's own account."""
+        ...
+
+    def server(self) -> ServerFacts:
+        """What the server is: software, domain, limit, and where each was read."""
+        ...
 
     def limits(self) -> Limits: ...
 
-    def hashtag_feed(self, tag: str, limit: int = 10) -> int: ...
+    def hashtag_feed(self, tag: str, limit: int = 10) -> int:
+        """How many recent posts the hashtag shows."""
+        ...
+
+    def notifications_feed(self, limit: int = 10) -> int:
+        """How many recent notifications of the kinds a chat reads there are."""
+        ...
+
+    def thread_replies(self) -> ThreadCheck | None:
+        """The replies under the bot's most recent post; None if it has posted nothing."""
+        ...
 
 
 @runtime_checkable

@@ -15,13 +15,14 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository, for python -m tests...
@@ -132,6 +133,9 @@ class BotFolder:
     def sessions(self) -> Path:
         return self.root / "data" / "sessions"
 
+    def config_text(self) -> str:
+        return self.config.read_text(encoding="utf-8")
+
     def write_script(self, name: str, text: str) -> Path:
         self.schedules.mkdir(exist_ok=True)
         if not (self.schedules / "chart.png").exists():
@@ -192,6 +196,60 @@ def bot_folder(
     (root / "config.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
     (root / "schedules").mkdir(exist_ok=True)
     return BotFolder(root, env)
+
+
+def real_time(folder: BotFolder, args: Sequence[str]) -> tuple[str, ...]:
+    """``run --speed N`` with a real account is refused (it would post a chat in public in
+    a minute): the tests' accelerated chats become real-time chats instead, starting now,
+    each duration of their scripts divided by N, read every second, and the bot exits
+    when they are over."""
+    if "--speed" not in args or not ({"mastodon:", "bluesky:"} & set(folder.config_text().split())):
+        return tuple(args)
+    at = list(args).index("--speed")
+    speed = float(args[at + 1])
+    rest = [*args[:at], *args[at + 2 :]]
+    for path in folder.schedules.glob("*.yaml"):
+        path.write_text(_sped_up(path.read_text(encoding="utf-8"), speed), encoding="utf-8")
+    text = folder.config_text()
+    extra = ["collect_every: 1s"]
+    if "answer_tail:" not in text:
+        extra.append(f"answer_tail: {30 * 60 / speed:g}s")
+    folder.config.write_text(text.rstrip("\n") + "\n" + "\n".join(extra) + "\n", encoding="utf-8")
+    return (*rest, "--exit-when-done")
+
+
+_DURATIONS = ("at", "before", "after", "question_spacing")
+
+
+def _sped_up(script: str, speed: float) -> str:
+    """A chat script with every duration divided by ``speed``, starting a moment from now."""
+    from chatbot.scriptvalues import parse_duration
+
+    data = yaml.safe_load(script)
+
+    def scaled(value: object) -> str:
+        return f"{parse_duration(value).total_seconds() / speed:g}s"
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in _DURATIONS and isinstance(value, str | int):
+                    node[key] = scaled(value)
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(data)
+    lead = max(
+        (parse_duration(r["before"]).total_seconds() for r in data.get("reminders") or []),
+        default=0.0,
+    )
+    start = datetime.now(UTC) + timedelta(seconds=lead + 3)
+    data["start"] = start.strftime("%Y-%m-%d %H:%M:%S")
+    data.pop("recurrence", None)
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
 
 class BotProcess:
@@ -281,6 +339,7 @@ class BotRunner:
         its second Mastodon post (see tests/holding.py) until the test kills it."""
         env = {**self.base_env, **folder.env, **(extra_env or {})}
         log = folder.root / f"bot-{len(self.processes) + 1}.log"
+        args = real_time(folder, args)
         command = [*self.command, *args]
         if hold_after_post is not None:
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))

@@ -8,12 +8,14 @@ marked `integration`.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.integration.botrun import BotRunner
+from tests.integration.venues import DIFFERENCES, BlueskyVenue, MastodonVenue, Venue
 from tests.servers import AtprotoNetwork, MastodonServer, SnacServer
 
 _HERE = Path(__file__).resolve().parent
@@ -68,3 +70,17 @@ def bots(chatbot_command: list[str], cli_env: dict[str, str]) -> Iterator[BotRun
     runner = BotRunner(chatbot_command, cli_env)
     yield runner
     runner.close()
+
+
+@pytest.fixture(params=sorted(DIFFERENCES))
+def venue(request: pytest.FixtureRequest) -> Iterator[Venue]:
+    """Each real server in turn; only the one a test runs on is started."""
+    name: str = request.param
+    with contextlib.ExitStack() as closing:
+        if name == "atproto":
+            network = request.getfixturevalue("atproto_network")
+            yield BlueskyVenue(network, closing, differences=DIFFERENCES[name])
+        else:
+            fixture = "snac_server" if name == "snac2" else "mastodon_server"
+            server = request.getfixturevalue(fixture)
+            yield MastodonVenue(name, server, closing, DIFFERENCES[name])

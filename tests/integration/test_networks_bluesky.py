@@ -13,12 +13,12 @@ import json
 import secrets
 import sqlite3
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from atproto import Client, models
+from atproto import Client
 
 from chatbot.networks.base import PostRequest
 from chatbot.networks.bluesky import BlueskyNetwork
@@ -30,7 +30,6 @@ from tests.integration.botrun import (
     BotRunner,
     bot_folder,
     chat_script,
-    wait_until,
 )
 from tests.servers import AtprotoNetwork
 
@@ -93,22 +92,6 @@ class BotAccount:
             if not cursor or not page.records:
                 break
         return sorted(found, key=lambda r: r.uri.rsplit("/", 1)[-1])
-
-    def set_bot_label(self) -> None:
-        profile = models.AppBskyActorProfile.Record(
-            display_name="Chat bot",
-            labels=models.ComAtprotoLabelDefs.SelfLabels(
-                values=[models.ComAtprotoLabelDefs.SelfLabel(val="bot")]
-            ),
-        )
-        self.owner.com.atproto.repo.put_record(
-            {
-                "repo": self.did,
-                "collection": "app.bsky.actor.profile",
-                "rkey": "self",
-                "record": profile,
-            }
-        )
 
     def app_password_sessions(self) -> int:
         """Sessions the PDS created with the app password, read from its account database."""
@@ -260,57 +243,6 @@ def test_adapter_post_twice_and_find_on_the_real_pds(
     network.close()
 
 
-def test_kill_between_intent_and_result_then_restart_posts_once(
-    accounts: Callable[[str], BotAccount],
-    atproto_network: AtprotoNetwork,
-    tmp_path: Path,
-    bots: BotRunner,
-) -> None:
-    """SIGKILL after Q1 reached the PDS but before it was recorded: after a restart, once."""
-    bot = accounts("kill")
-    folder = bot.folder(tmp_path / "bot")
-    start = datetime.now(UTC) + timedelta(seconds=4)
-    folder.write_script(
-        "chat.yaml",
-        chat_script(
-            chat_id="bkill",
-            hashtag=_tag(),
-            networks=["bluesky"],
-            start=start,
-            reminder=False,
-            questions=("First question?", "Second question?"),
-            image_question=None,
-            first_question_at="2s",
-            spacing="2s",
-            closing_at="6s",
-        ),
-    )
-    args = ("run", "--config", str(folder.config))
-    first = bots.start(folder, *args, hold_after_post="bluesky:2")
-    first.wait_for_event("fault injection: holding after post", timeout=30)
-
-    q1 = next(u for u in folder.units("bluesky") if u["step_key"] == "q1")
-    assert q1["state"] == "intent"  # the result was never recorded
-    assert [p.value.text for p in bot.posts()][-1].startswith("Q1: First question?")
-    first.kill()
-
-    second = bots.start(folder, *args)
-    wait_until(
-        lambda: {u["state"] for u in folder.units("bluesky")} == {"posted"},
-        timeout=30,
-        what="every step posted after the restart",
-        process=second,
-    )
-    stop_seconds = second.terminate()
-
-    units = folder.units("bluesky")
-    posts = bot.posts()
-    _assert_one_thread(posts, [u["text"] for u in units])
-    assert [p.uri for p in posts] == [u["remote_id"] for u in units]
-    assert stop_seconds < 10
-    assert "bluesky session resumed" in second.events()
-
-
 def test_twenty_restarts_create_one_session(
     accounts: Callable[[str], BotAccount],
     atproto_network: AtprotoNetwork,
@@ -345,46 +277,6 @@ def test_twenty_restarts_create_one_session(
     assert (logins, resumed) == (1, RESTARTS - 1)
     assert bot.app_password_sessions() == 1  # the PDS's own count
     assert len(bot.posts()) == 3 * RESTARTS
-
-
-def test_check_reports_account_label_limits_and_feed(
-    accounts: Callable[[str], BotAccount],
-    atproto_network: AtprotoNetwork,
-    tmp_path: Path,
-    bots: BotRunner,
-) -> None:
-    """chatbot check signs in, sees the bot self-label and reads the feed; posts nothing."""
-    bot = accounts("check")
-    folder = bot.folder(tmp_path / "bot")
-    tag = _tag()
-    folder.write_script(
-        "chat.yaml", chat_script(chat_id="bcheck", hashtag=tag, networks=["bluesky"])
-    )
-    bot.owner.send_post(f"warming up #{tag}", profile_identify=bot.did)
-    atproto_network.process_all()
-
-    code, out = bots.call(folder, "check", "--config", str(folder.config))
-    assert code == 0, out
-    assert f"signed in as {bot.handle} (id {bot.did})" in out
-    assert 'warning  the profile does not carry the "bot" self-label' in out
-    assert "posts may be up to 300 graphemes" in out
-    assert f"the #{tag} feed is readable (1 recent post(s))" in out
-    assert "1 chat script(s) fit the limits above" in out
-
-    bot.set_bot_label()
-    code, out = bots.call(folder, "check", "--config", str(folder.config))
-    assert code == 0, out
-    assert 'the account carries the "bot" self-label' in out
-    assert "Ready: 0 problem(s), 0 warning(s)." in out
-    assert len(bot.posts()) == 1  # check posted nothing
-
-    wrong = bot_folder(
-        tmp_path / "wrong", bluesky=(atproto_network.pds_url, bot.handle, "xxxx-xxxx-xxxx-xxxx")
-    )
-    code, out = bots.call(wrong, "check", "--config", str(wrong.config))
-    assert code == 1, out
-    assert "problem  the credentials were refused" in out
-    assert "xxxx-xxxx-xxxx-xxxx" not in out
 
 
 def _secret(value: str) -> Any:

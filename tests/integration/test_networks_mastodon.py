@@ -20,7 +20,6 @@ from tests.integration.botrun import (
     account_statuses,
     bot_folder,
     chat_script,
-    wait_until,
 )
 from tests.servers import MastodonServer
 
@@ -79,52 +78,6 @@ def test_accelerated_chat_is_one_thread_with_alt_text(
     assert process.events().count("posted") == 6
 
 
-def test_kill_between_intent_and_result_then_restart_posts_once(
-    mastodon_server: MastodonServer, tmp_path: Path, bots: BotRunner
-) -> None:
-    """SIGKILL after Q1 reached the server but before it was recorded: after a restart, once."""
-    folder, api, account_id = _bot(mastodon_server, tmp_path)
-    start = datetime.now(UTC) + timedelta(seconds=4)
-    folder.write_script(
-        "chat.yaml",
-        chat_script(
-            chat_id="mkill",
-            hashtag=_tag(),
-            networks=["mastodon"],
-            start=start,
-            reminder=False,
-            questions=("First question?", "Second question?"),
-            image_question=None,
-            first_question_at="2s",
-            spacing="2s",
-            closing_at="6s",
-        ),
-    )
-    args = ("run", "--config", str(folder.config))
-    first = bots.start(folder, *args, hold_after_post="mastodon:2")
-    first.wait_for_event("fault injection: holding after post", timeout=30)
-
-    q1 = next(u for u in folder.units("mastodon") if u["step_key"] == "q1")
-    assert q1["state"] == "intent"  # the result was never recorded
-    assert "Q1: First question?" in [s.content for s in account_statuses(api, account_id)][-1]
-    first.kill()
-
-    second = bots.start(folder, *args)
-    wait_until(
-        lambda: {u["state"] for u in folder.units("mastodon")} == {"posted"},
-        timeout=30,
-        what="every step posted after the restart",
-        process=second,
-    )
-    stop_seconds = second.terminate()
-
-    units = folder.units("mastodon")
-    statuses = account_statuses(api, account_id)
-    _assert_one_thread(statuses, [u["text"] for u in units])
-    assert [str(s.id) for s in statuses] == [u["remote_id"] for u in units]
-    assert stop_seconds < 10
-
-
 def test_rate_limit_waits_for_the_reset_then_posts_once(
     mastodon_server: MastodonServer, tmp_path: Path, bots: BotRunner
 ) -> None:
@@ -160,40 +113,8 @@ def test_rate_limit_waits_for_the_reset_then_posts_once(
     assert len(retries) == 1
     assert retries[0]["step"] == "welcome"
     assert "rate limited until" in retries[0]["reason"]
-    assert abs(datetime.fromisoformat(retries[0]["at"]) - reset) < timedelta(seconds=1.5)
-
-
-def test_check_reports_account_limits_bot_flag_and_feed(
-    mastodon_server: MastodonServer, tmp_path: Path, bots: BotRunner
-) -> None:
-    """chatbot check signs in, reads the limits, the bot flag and the feed; posts nothing."""
-    folder, api, account_id = _bot(mastodon_server, tmp_path)
-    tag = _tag()
-    api.account_update_credentials(bot=True)
-    api.status_post(f"warming up #{tag}")
-    folder.write_script(
-        "chat.yaml", chat_script(chat_id="mcheck", hashtag=tag, networks=["mastodon"])
-    )
-    code, out = bots.call(folder, "check", "--config", str(folder.config))
-    assert code == 0, out
-    me = api.account_verify_credentials()
-    assert f"signed in as @{me.acct}@" in out
-    assert f"(id {account_id})" in out
-    assert "posts may be up to 500 characters (as the instance says)" in out
-    assert "the account carries the bot flag" in out
-    assert f"the #{tag} feed is readable (1 recent post(s))" in out
-    assert "1 chat script(s) fit the limits above" in out
-    assert len(account_statuses(api, account_id)) == 1  # nothing was posted
-
-    api.account_update_credentials(bot=False)
-    code, out = bots.call(folder, "check", "--config", str(folder.config))
-    assert code == 0, out
-    assert "warning  the account is not marked as a bot" in out
-    assert "This is an automated account" in out
-
-    wrong = bot_folder(tmp_path / "wrong", mastodon=(mastodon_server.api_base_url, "not-a-token"))
-    code, out = bots.call(wrong, "check", "--config", str(wrong.config))
-    assert code == 1, out
-    assert "problem  the credentials were refused" in out
-    assert "Not ready: 1 problem(s)" in out
-    assert "not-a-token" not in out
+    # Mastodon.py moves the reset by (its clock - the answer's Date); mastodon-mock's
+    # server (uvicorn) writes Date in whole seconds and renews it once a second, so the
+    # retry may come up to 2 s after the reset, and a little more on a busy machine.
+    late = datetime.fromisoformat(retries[0]["at"]) - reset
+    assert timedelta(seconds=-0.5) < late < timedelta(seconds=2.5)

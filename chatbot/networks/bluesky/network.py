@@ -11,9 +11,16 @@ from atproto_client.request import Request
 from pydantic import SecretStr
 
 from chatbot import errors
-from chatbot.networks.base import Account, ChatThread, Collected, PostRequest
+from chatbot.networks.base import (
+    Account,
+    ChatThread,
+    Collected,
+    PostRequest,
+    ServerFacts,
+    ThreadCheck,
+)
 from chatbot.networks.bluesky.calls import REQUEST_TIMEOUT
-from chatbot.networks.bluesky.reading import BlueskySources
+from chatbot.networks.bluesky.reading import NOTIFICATION_REASONS, BlueskySources, post_url
 from chatbot.networks.bluesky.records import Records
 from chatbot.networks.bluesky.session import Client
 from chatbot.networks.reading import SWEEP_ROUNDS, CollectionRound
@@ -59,7 +66,8 @@ class BlueskyNetwork:
             clock=clock,
         )
         self._records = Records(self._client, clock=clock)
-        self._round = CollectionRound(BlueskySources(self._client), sweep_every=sweep_every)
+        self._sources = BlueskySources(self._client)
+        self._round = CollectionRound(self._sources, sweep_every=sweep_every)
 
     @property
     def session_file(self) -> Path:
@@ -132,3 +140,29 @@ class BlueskyNetwork:
             lambda: search({"q": f"#{tag.removeprefix('#')}", "limit": limit}),
         )
         return len(result.posts)
+
+    def server(self) -> ServerFacts:
+        """Bluesky's facts are the same on every server: nothing to ask."""
+        return ServerFacts()
+
+    def notifications_feed(self, limit: int = 10) -> int:
+        """How many recent reply, mention and quote notifications there are (raises if not)."""
+        listing = self._client.sdk.app.bsky.notification.list_notifications
+        answer = self._client("reading notifications", lambda: listing({"limit": limit}))
+        return sum(1 for note in answer.notifications if note.reason in NOTIFICATION_REASONS)
+
+    def thread_replies(self) -> ThreadCheck | None:
+        """The replies in the thread of the bot's newest post; None if it has posted nothing."""
+        did = self._client.did()
+        feed = self._client.sdk.app.bsky.feed.get_author_feed
+        answer = self._client("reading the bot's posts", lambda: feed({"actor": did, "limit": 10}))
+        # Reposts show in the author's feed too: the bot's own posts only.
+        own = [item.post for item in answer.feed if item.post.author.did == did]
+        if not own:
+            return None
+        post = own[0]
+        url = post_url(post.author.handle, post.uri)
+        replies = self._sources.replies(PostRef(self.name, post.uri, url))
+        if replies is None:
+            raise errors.Rejected(f"reading the replies to {url}: the post is gone")
+        return ThreadCheck(url, max(0, len(replies.items) - 1))  # the post itself is the first

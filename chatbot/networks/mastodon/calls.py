@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import requests
@@ -32,6 +32,7 @@ from mastodon import (
 from pydantic import SecretStr
 
 from chatbot.networks.calls import Caller, Failure
+from chatbot.networks.mastodon import connections
 from chatbot.networks.pacing import Pacer
 
 T = TypeVar("T")
@@ -57,19 +58,23 @@ def status_code(exc: MastodonError) -> int | None:
     return None
 
 
-def read_failure(exc: MastodonError, now: datetime, *, ratelimit_reset: float | None) -> Failure:
-    """What a Mastodon.py error says; ``ratelimit_reset``: the client's, in epoch seconds."""
+def read_failure(
+    exc: MastodonError, now: datetime, *, ratelimit_reset: float | None, server: str = "Mastodon"
+) -> Failure:
+    """What a Mastodon.py error says; ``ratelimit_reset``: the client's, in epoch seconds;
+    ``server``: who answered, for messages (the host: it may not be Mastodon)."""
     status = status_code(exc)
     reason = exc.args[3] if len(exc.args) > 3 and exc.args[3] else ""
-    detail = f"Mastodon answered {status or 'an error'}{': ' if reason else ''}{reason}"
+    detail = f"{server} answered {status or 'an error'}{': ' if reason else ''}{reason}"
     refused_locally = isinstance(exc, MastodonIllegalArgumentError | MastodonIOError)
     if isinstance(exc, MastodonNetworkError):
-        detail = f"could not reach Mastodon ({exc})"
+        detail = f"could not reach {server} ({exc})"
     elif refused_locally:
         detail = str(exc)
     elif status is None and isinstance(exc, MastodonAPIError):
-        # A 2xx whose body could not be read: the post may exist; the key makes a retry safe.
-        detail = f"unexpected answer from Mastodon ({exc.args[0]})"
+        # A 2xx whose body could not be read: the post may exist. The retry carries the
+        # key, and looks for the post first where the key may be ignored.
+        detail = f"unexpected answer from {server} ({exc.args[0]})"
     elif status is None:
         detail = f"{type(exc).__name__}: {exc}"
     # Mastodon.py reads X-RateLimit-Reset (ISO 8601), corrected for the server's
@@ -78,7 +83,7 @@ def read_failure(exc: MastodonError, now: datetime, *, ratelimit_reset: float | 
     if ratelimit_reset is not None and ratelimit_reset > now.timestamp():
         retry_at = datetime.fromtimestamp(ratelimit_reset, UTC)
     return Failure(
-        network="Mastodon",
+        network=server,
         detail=detail,
         status=status,
         rate_limited=isinstance(exc, MastodonRatelimitError),
@@ -89,6 +94,19 @@ def read_failure(exc: MastodonError, now: datetime, *, ratelimit_reset: float | 
         refused=isinstance(exc, MastodonNotFoundError) or refused_locally,
         hint=AUTH_HINT,
     )
+
+
+class SdkClient(Mastodon):
+    """Mastodon.py's client, without its probe of the timeline's availability.
+
+    Before every ``timeline()`` read (the hashtag's among them) Mastodon.py asks
+    ``/api/v2/instance`` whether the timeline is open, and caches only a success:
+    a server without v2 (snac) is asked on every read, and the answer only
+    decides a warning. The bot reads the timeline and handles a refusal itself.
+    """
+
+    def timeline_is_available(self, *_args: Any, **_kwargs: Any) -> bool:
+        return True
 
 
 def gone(failure: Failure) -> bool:
@@ -110,15 +128,21 @@ class Client:
         sleep: Callable[[float], None] = time.sleep,
         paging: bool = True,
     ) -> None:
-        """No network call happens here. ``paging``: count paging requests against their limit."""
+        """No network call happens here. ``paging``: count paging requests against their limit.
+
+        Without ``session`` the client makes its own, through
+        :class:`~chatbot.networks.mastodon.connections.Connections`.
+        """
         self.url = url.rstrip("/")
-        self.api = Mastodon(
+        self._own_session = session is None
+        self.session = session if session is not None else connections.session()
+        self.api = SdkClient(
             access_token=access_token.get_secret_value() if access_token else None,
             api_base_url=self.url,
             # "wait" (the default) sleeps inside the call; the runner decides instead.
             ratelimit_method="throw",
             request_timeout=timeout,
-            session=session,
+            session=self.session,
             user_agent=USER_AGENT,
             # Declared, not probed: the bot needs /api/v2/instance (Mastodon 4.0+),
             # and Mastodon.py 2.3's own probe recurses without end when
@@ -131,7 +155,9 @@ class Client:
         self._paging = Pacer(*PAGING_LIMIT, sleep=sleep, wall=clock) if paging else None
         self.calls = Caller(
             sdk_error=MastodonError,
-            read=lambda exc, now: read_failure(exc, now, ratelimit_reset=self.api.ratelimit_reset),
+            read=lambda exc, now: read_failure(
+                exc, now, ratelimit_reset=self.api.ratelimit_reset, server=self.host
+            ),
             pacer=Pacer(*REQUEST_LIMIT, sleep=sleep, wall=clock),
             clock=clock,
             # Mastodon.py keeps rate-limit state on the client: one call at a time.
@@ -155,5 +181,12 @@ class Client:
         also = [self._paging] if paging and self._paging is not None else []
         return self.calls(what, call, posting=posting, also=also, expect=expect)
 
+    def keep_alive(self, value: bool) -> None:
+        """Whether idle connections are kept for the next request (a server that closes them
+        after each answer: False). Only the client's own session is changed."""
+        adapter = connections.connections_of(self.session) if self._own_session else None
+        if adapter is not None:
+            adapter.keep_alive = value
+
     def close(self) -> None:
-        self.api.session.close()
+        self.session.close()

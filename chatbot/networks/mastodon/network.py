@@ -1,10 +1,12 @@
-"""The bot's Mastodon account behind the Network and Reader Protocols, put together."""
+"""The bot's account on a Mastodon-API server behind the Network and Reader Protocols, put
+together."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import requests
@@ -12,11 +14,19 @@ import structlog
 from pydantic import SecretStr
 
 from chatbot import errors
-from chatbot.networks.base import Account, ChatThread, Collected, PostRequest
-from chatbot.networks.mastodon.calls import REQUEST_TIMEOUT, Client
+from chatbot.networks.base import (
+    Account,
+    ChatThread,
+    Collected,
+    PostRequest,
+    ServerFacts,
+    ThreadCheck,
+)
+from chatbot.networks.mastodon.calls import AUTH_HINT, REQUEST_TIMEOUT, Client
 from chatbot.networks.mastodon.others import OtherInstances
-from chatbot.networks.mastodon.reading import MastodonSources
-from chatbot.networks.mastodon.statuses import Statuses
+from chatbot.networks.mastodon.server import ReadOnce, Server, Software
+from chatbot.networks.mastodon.sources import NOTIFICATION_TYPES, MastodonSources
+from chatbot.networks.mastodon.statuses import Statuses, status_ref
 from chatbot.networks.reading import SWEEP_ROUNDS, CollectionRound
 from chatbot.posts import PostRef
 from chatbot.script import NetworkName
@@ -24,12 +34,10 @@ from chatbot.text import MASTODON_DEFAULT_MAX_CHARACTERS, Limits
 
 log = structlog.get_logger("chatbot.networks.mastodon")
 
-# When the instance's limits cannot be read, ask again after this long.
-LIMITS_RETRY = timedelta(minutes=5)
-
 
 class MastodonNetwork:
-    """The bot's Mastodon account, behind the :class:`~chatbot.networks.base.Network` Protocol."""
+    """The bot's account on a Mastodon-API server (Mastodon, its forks, GoToSocial,
+    Akkoma/Pleroma, snac), behind the :class:`~chatbot.networks.base.Network` Protocol."""
 
     name = NetworkName.MASTODON
 
@@ -58,16 +66,22 @@ class MastodonNetwork:
             session=session,
             sleep=sleep,
         )
+        self._server = Server(self._client, clock=self._clock, on_software=self._met)
         self._max_characters = max_characters
-        self._limits: Limits | None = None
-        self._limits_failed_at: datetime | None = None
+        self._limits = ReadOnce(
+            self._read_limits, default=Limits(), clock=self._clock, what="mastodon limits"
+        )
         self._me: Any = None
-        self._domain: str | None = None
         self._statuses = Statuses(
-            self._client, account=self._account, clock=self._clock, sleep=sleep
+            self._client,
+            server=self._server,
+            account=self._account,
+            clock=self._clock,
+            sleep=sleep,
         )
         self._sources = MastodonSources(
             self._client,
+            server=self._server,
             account=lambda: self._account(posting=False),
             domain=self._local_domain,
             indexable_opts_out=indexable_opts_out,
@@ -87,28 +101,10 @@ class MastodonNetwork:
     # --- the Protocol ---------------------------------------------------------------------
 
     def limits(self) -> Limits:
-        """The instance's ``configuration.statuses.max_characters`` (the config's value wins)."""
+        """The instance's length limit (the config's value wins; 500 if the instance says none)."""
         if self._max_characters:
             return Limits(mastodon_max_characters=self._max_characters)
-        if self._limits is not None:
-            return self._limits
-        now = self._clock()
-        if self._limits_failed_at is not None and now - self._limits_failed_at < LIMITS_RETRY:
-            return Limits()
-        try:
-            instance = self._client("reading the instance's limits", self._client.api.instance_v2)
-            value = int(instance["configuration"]["statuses"]["max_characters"])
-        except (errors.NetworkError, KeyError, TypeError, ValueError) as exc:
-            self._limits_failed_at = now
-            log.warning(
-                "mastodon limits unreadable",
-                instance=self.instance,
-                default=MASTODON_DEFAULT_MAX_CHARACTERS,
-                error=str(exc),
-            )
-            return Limits()
-        self._limits = Limits(mastodon_max_characters=value)
-        return self._limits
+        return self._limits(instance=self.instance, default=str(MASTODON_DEFAULT_MAX_CHARACTERS))
 
     def post(self, request: PostRequest) -> PostRef:
         return self._statuses.post(request)
@@ -125,10 +121,11 @@ class MastodonNetwork:
     def collect(self, thread: ChatThread, cursors: dict[str, str]) -> Collected:
         """The chat's posts new or changed since ``cursors``; errors raise before any cursor moves.
 
-        Cursors: ``tag`` (newest status id read under the hashtag), ``mentions``
-        (newest notification id), ``threads`` and ``tagged`` (the statuses seen
-        in the chat's threads and under its hashtag, id -> uri, to notice
-        deletions), ``tag@<host>`` per extra instance.
+        Cursors: ``tag`` and ``mentions`` on Mastodon (the newest ids read),
+        ``tag_time`` and ``mentions_time`` elsewhere (the newest creation times
+        read); ``threads`` and ``tagged`` (the statuses seen in the chat's threads
+        and under its hashtag, id -> uri, to notice deletions); ``tag@<host>`` per
+        extra instance.
         """
         collected = self._round(thread, cursors)
         if not thread.bot_posts or not self._others:
@@ -146,17 +143,40 @@ class MastodonNetwork:
     # --- for `chatbot check` --------------------------------------------------------------
 
     def account(self) -> Account:
-        """The bot's account id, handle and bot flag."""
+        """The bot's account id, handle (with the instance's domain) and bot flag."""
         me = self._account(refresh=True)
         acct = str(me["acct"])
         if "@" not in acct:
-            acct = f"{acct}@{self._client.host}"
+            acct = f"{acct}@{self._local_domain()}"
         return Account(
             network=self.name,
             id=str(me["id"]),
             handle=f"@{acct}",
             is_bot=bool(me.get("bot")),
             details={"url": str(me.get("url") or ""), "instance": self.instance},
+        )
+
+    def server(self) -> ServerFacts:
+        """The software, domain and limit, and where each was read (raises if the instance
+        cannot be read at all)."""
+        software = self._server.software()
+        instance = self._server.instance()
+        domain, domain_source = self._server.domain()
+        if self._max_characters:
+            limit, limit_source = self._max_characters, "the config's max_characters"
+        elif instance.max_characters is not None:
+            limit, limit_source = instance.max_characters, instance.endpoint
+        else:
+            limit, limit_source = MASTODON_DEFAULT_MAX_CHARACTERS, ""
+        return ServerFacts(
+            software=str(software),
+            kind=software.name,
+            software_source=software.source,
+            domain=domain,
+            domain_source=domain_source,
+            max_characters=limit,
+            limit_source=limit_source,
+            visibility_changes=tuple(software.traits.visibility_changes.items()),
         )
 
     def hashtag_feed(self, tag: str, limit: int = 10) -> int:
@@ -167,21 +187,65 @@ class MastodonNetwork:
         )
         return len(page)
 
+    def notifications_feed(self, limit: int = 10) -> int:
+        """How many recent mention notifications there are (raises if unreadable)."""
+        notes = self._client(
+            "reading notifications",
+            partial(self._client.api.notifications, types=list(NOTIFICATION_TYPES), limit=limit),
+        )
+        # snac ignores types[]: count only what a chat reads.
+        return sum(1 for note in notes if note.get("type") in NOTIFICATION_TYPES)
+
+    def thread_replies(self) -> ThreadCheck | None:
+        """The replies in the context of the bot's newest status; None if it has none."""
+        me = self._account(posting=False)
+        api = self._client.api
+        recent = self._client(
+            "reading the bot's statuses",
+            partial(api.account_statuses, me["id"], limit=1, exclude_reblogs=True),
+        )
+        if not recent:
+            return None
+        ref = status_ref(recent[0])
+        replies = self._sources.replies(ref)
+        if replies is None:
+            raise errors.Rejected(f"reading the replies to {ref.url}: the status is gone")
+        return ThreadCheck(ref.url, len(replies.items))
+
     # --- internals ------------------------------------------------------------------------
 
     def _account(self, *, refresh: bool = False, posting: bool = True) -> Any:
         """The bot's account (verify_credentials), read once."""
         if self._me is None or refresh:
-            self._me = self._client(
-                "checking the access token",
-                self._client.api.account_verify_credentials,
-                posting=posting,
-            )
+            try:
+                self._me = self._client(
+                    "checking the access token",
+                    self._client.api.account_verify_credentials,
+                    posting=posting,
+                )
+            except errors.Rejected as exc:
+                if exc.status != 422:
+                    raise
+                # snac answers 422, not 401, for a token it does not know (mastoapi.c: "no login").
+                raise errors.AuthFailed(f"{exc} ({AUTH_HINT})", status=422) from exc
         return self._me
 
     def _local_domain(self) -> str:
-        """The domain in our accounts' handles (LOCAL_DOMAIN, which may differ from the host)."""
-        if self._domain is None:
-            info = self._client("reading the instance", self._client.api.instance_v2, posting=False)
-            self._domain = str(info.get("domain") or "") or self._client.host
-        return self._domain
+        """The domain in local accounts' handles (LOCAL_DOMAIN, which may differ from the host):
+        the instance's answer, else the configured address."""
+        return self._server.domain()[0]
+
+    def _read_limits(self) -> Limits:
+        value = self._server.instance().max_characters
+        if value is None:
+            log.warning(
+                "the instance names no length limit",
+                instance=self.instance,
+                default=MASTODON_DEFAULT_MAX_CHARACTERS,
+            )
+        return Limits(mastodon_max_characters=value or MASTODON_DEFAULT_MAX_CHARACTERS)
+
+    def _met(self, software: Software) -> None:
+        """What to change once the server's software is known."""
+        if software.traits.closes_connections:
+            self._client.keep_alive(False)

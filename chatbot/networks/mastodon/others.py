@@ -5,7 +5,9 @@ follow), so one instance's hashtag feed is incomplete. Reading the public
 ``#tag`` timeline of other instances, without a token, widens what the bot sees.
 Their ids mean nothing on our instance: such a post gets its uri as id, its
 author our instance's id for the account (resolved once), and a ``reply_to``
-only when the parent is among the posts known by uri.
+only when the parent is among the posts known by uri. Their software is not
+known either, so they are read by time, which works on any server: the
+``tag@<host>`` cursor is the newest creation time read there.
 """
 
 from __future__ import annotations
@@ -20,14 +22,10 @@ import requests
 import structlog
 
 from chatbot.networks.base import ChatThread
+from chatbot.networks.mastodon import paging
 from chatbot.networks.mastodon.calls import REQUEST_TIMEOUT, Client
-from chatbot.networks.mastodon.reading import (
-    PAGE_SIZE,
-    full_handle,
-    readable,
-    seen_status,
-    timeline,
-)
+from chatbot.networks.mastodon.paging import PAGE_SIZE
+from chatbot.networks.mastodon.reading import full_handle, readable, seen_status
 from chatbot.networks.reading import as_utc
 from chatbot.posts import Author, SeenPost
 
@@ -87,13 +85,13 @@ class OtherInstances:
         for client in self._clients:
             key = f"tag@{client.host}"
             api = client.api
-            found, cursor = timeline(
+            found = paging.read_back(
                 client,
                 f"reading #{tag} on {client.host}",
                 partial(api.timeline_hashtag, tag, limit=PAGE_SIZE),
-                cursors.get(key),
-                thread.since,
+                paging.resume_from(cursors.get(key), thread.since),
             )
+            cursor = paging.newest(found, cursors.get(key))
             if cursor is not None:
                 new_cursors[key] = cursor
             uri_by_remote_id = {str(s["id"]): str(s["uri"]) for s in found}

@@ -1,9 +1,13 @@
-"""Posting on Mastodon exactly once: idempotency keys, a look before a late retry, images.
+"""Posting on a Mastodon-API server exactly once: idempotency keys as a hint, a look before
+an uncertain retry, images.
 
-Every ``status_post`` carries the step's idempotency key, and the server
-returns the original status for a repeated key. Mastodon remembers keys for
-one hour only, so a retry of an attempt older than that first looks for the
-post among the account's own statuses (:meth:`Statuses.find`).
+Every ``status_post`` carries the step's idempotency key. Mastodon returns the
+original status for a repeated key, for one hour; other servers may ignore the
+header (snac does). So the key is only a hint: a retry after an attempt whose
+result is unknown (``first_attempt_at`` is set) first looks for the post among
+the account's own statuses (:meth:`Statuses.find`), as the Bluesky adapter
+does, and is never sent again blind: at once on a server not known to keep
+keys, after ~50 minutes on Mastodon.
 """
 
 from __future__ import annotations
@@ -21,13 +25,14 @@ from chatbot import errors
 from chatbot.markup import html_to_text
 from chatbot.networks.base import Attachment, PostRequest
 from chatbot.networks.mastodon.calls import Client
+from chatbot.networks.mastodon.server import Server
 from chatbot.networks.reading import Page, follow
 from chatbot.posts import PostRef
 from chatbot.script import NetworkName
 
 log = structlog.get_logger("chatbot.networks.mastodon")
 
-# The server keeps an Idempotency-Key for 1 hour; past ~50 minutes we no longer
+# Mastodon keeps an Idempotency-Key for 1 hour; past ~50 minutes we no longer
 # trust it and look for the post ourselves before posting.
 IDEMPOTENCY_TRUST = timedelta(minutes=50)
 # find(): the account's own statuses, newest first, 40 a page (the API's maximum).
@@ -79,23 +84,23 @@ class Statuses:
         self,
         client: Client,
         *,
+        server: Server,
         account: Callable[[], Any],
         clock: Callable[[], datetime],
         sleep: Callable[[float], None],
     ) -> None:
         """``account``: the bot's account (verify_credentials), read once."""
         self._client = client
+        self._server = server
         self._account = account
         self._clock = clock
         self._sleep = sleep
+        self._changes_seen: set[tuple[str, str]] = set()
 
     def post(self, request: PostRequest) -> PostRef:
         """Publish, or return the status an earlier attempt published."""
-        if (
-            request.first_attempt_at is not None
-            and self._clock() - request.first_attempt_at > IDEMPOTENCY_TRUST
-        ):
-            # The server may have forgotten the key by now: look before posting again.
+        if request.first_attempt_at is not None and not self._key_answers(request):
+            # The server may ignore or have forgotten the key: look before posting again.
             found = self.find(request)
             if found is not None:
                 log.info("mastodon post found from an earlier attempt", id=found.id)
@@ -112,6 +117,7 @@ class Statuses:
                 idempotency_key=request.idempotency_key,
             ),
         )
+        self._note_visibility(request, status)
         return status_ref(status)
 
     def find(self, request: PostRequest) -> PostRef | None:
@@ -139,21 +145,45 @@ class Statuses:
                 return status_ref(status) if _same_post(status, parent, wanted) else None
         return None
 
+    def _key_answers(self, request: PostRequest) -> bool:
+        """Whether the server still answers a repeat of the key with the first status."""
+        assert request.first_attempt_at is not None
+        age = self._clock() - request.first_attempt_at
+        return self._server.traits().keeps_idempotency_keys and age <= IDEMPOTENCY_TRUST
+
+    def _note_visibility(self, request: PostRequest, status: Any) -> None:
+        """Log, once per kind, a visibility the server changed on its own (snac: unlisted ->
+        public, direct -> private); `chatbot check` names it before a chat."""
+        asked = request.visibility.value
+        given = str(status.get("visibility") or asked)
+        if asked != given and (asked, given) not in self._changes_seen:
+            self._changes_seen.add((asked, given))
+            log.warning("server changed the visibility", asked=asked, given=given)
+
     def _own_statuses(self, account_id: str) -> Callable[[Any], Page[Any, Any]]:
-        """The account's statuses page by page: each page leads to the next (its Link header)."""
+        """The account's statuses page by page, newest first: each page leads to the next by
+        its Link header, or else by max_id = its last status (snac sends no Link); a page
+        with nothing new ends it (a server may ignore max_id)."""
         api = self._client.api
+        seen: set[str] = set()
+        first = partial(
+            api.account_statuses, account_id, limit=FIND_PAGE_SIZE, exclude_reblogs=True
+        )
 
         def fetch(before: Any) -> Page[Any, Any]:
-            if before is None:
-                call = partial(
-                    api.account_statuses, account_id, limit=FIND_PAGE_SIZE, exclude_reblogs=True
-                )
-            else:
-                call = partial(api.fetch_next, before)
-            page: Sequence[Any] | None = self._client("reading the bot's statuses", call)
-            return Page(page or [], page)
+            page: Sequence[Any] | None = self._client(
+                "reading the bot's statuses",
+                first if before is None else partial(self._next_page, first, before),
+            )
+            new = [s for s in page or [] if str(s["id"]) not in seen]
+            seen.update(str(s["id"]) for s in new)
+            return Page(new, page if new else None)
 
         return fetch
+
+    def _next_page(self, first: Callable[..., Any], before: Any) -> Any:
+        page = self._client.api.fetch_next(before)
+        return first(max_id=before[-1]["id"]) if page is None else page
 
     def _upload(self, attachment: Attachment) -> Any:
         mime, _encoding = mimetypes.guess_type(attachment.path.name)
