@@ -15,7 +15,6 @@ from typing import Literal
 
 import grapheme
 import regex
-from mastodon import Mastodon
 
 from chatbot.script import NetworkName
 
@@ -109,6 +108,10 @@ def compose(body: str, *, hashtag: str, number: int | None = None) -> str:
 
 def mastodon_length(text: str, spoiler_text: str = "") -> int:
     """Length as Mastodon counts it (URLs 23, mentions by local part, graphemes)."""
+    # Imported when first needed: Mastodon.py takes a tenth of a second to import, and
+    # `chatbot --help` or `validate` of a Bluesky-only script need not pay it.
+    from mastodon import Mastodon
+
     return int(Mastodon.get_status_length(text, spoiler_text))
 
 

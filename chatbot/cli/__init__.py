@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
-from chatbot.config import LoadedConfig, load_config
 from chatbot.errors import ChatbotError, ScriptError
-from chatbot.text import Limits
 
 if TYPE_CHECKING:
+    from chatbot.config import LoadedConfig
     from chatbot.store import Store
+    from chatbot.text import Limits
 
 # The running bot, its store and its networks are imported by the commands that
 # use them: `chatbot validate` starts in half the time without them (and the
@@ -69,6 +69,8 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 
 def limits_of(loaded: LoadedConfig) -> Limits:
+    from chatbot.text import Limits
+
     mastodon = loaded.config.accounts.mastodon
     if mastodon is not None and mastodon.max_characters:
         return Limits(mastodon_max_characters=mastodon.max_characters)
@@ -91,6 +93,8 @@ def open_store(config: Path | None, data_dir: Path | None) -> tuple[LoadedConfig
 
 
 def loaded_config(config: Path | None, data_dir: Path | None) -> LoadedConfig:
+    from chatbot.config import load_config
+
     loaded = load_config(config)
     return loaded.with_data_dir(data_dir) if data_dir is not None else loaded
 

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from chatbot import logs
 from chatbot.cli import (
     ConfigOption,
     DataDirOption,
@@ -20,7 +19,6 @@ from chatbot.cli import (
     loaded_config,
     open_store,
 )
-from chatbot.config import load_config
 
 if TYPE_CHECKING:
     pass
@@ -84,6 +82,8 @@ def run(
         _refuse_public_rehearsal(real, on_real_accounts, bluesky_posts_are_public)
         visibility = VisibilityPolicy.only_the_bot()
     store = Store.open(loaded.database_url, now=datetime.now(UTC))
+    from chatbot import logs
+
     logs.configure(loaded.config.log_format)
     networks = connect(loaded, store, speed=speed)
     metrics = None
@@ -163,9 +163,12 @@ def check(config: ConfigOption = None) -> None:
     when the bot is ready (warnings allowed), 1 when a problem must be fixed.
     """
     from chatbot.check import CheckableNetwork, run_check
+    from chatbot.config import load_config
     from chatbot.networks.connect import connect_accounts
 
     loaded = load_config(config)
+    from chatbot import logs
+
     logs.configure(loaded.config.log_format, level=logging.WARNING)
     networks = connect_accounts(loaded)
     checkable = {n: net for n, net in networks.items() if isinstance(net, CheckableNetwork)}

@@ -9,9 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
-from chatbot import logs
 from chatbot.cli import (
     DEFAULT_SPEED,
     ConfigOption,
@@ -21,13 +19,11 @@ from chatbot.cli import (
     limits_of,
     now_or,
 )
-from chatbot.config import check_config, load_config
 from chatbot.errors import Problem, Severity
-from chatbot.loader import Report, check_paths, no_scripts_problem
-from chatbot.preview import build_preview, preview_failed, render_plain, render_rich, too_long
-from chatbot.text import Limits
 
 if TYPE_CHECKING:
+    from chatbot.loader import Report
+
     pass
 
 
@@ -53,6 +49,10 @@ def validate(
     case). Exits 0 when everything is fine (notes allowed), 1 when there is a
     problem or a warning, 2 for a mistake in the command, 3 for an internal error.
     """
+    from chatbot.config import check_config, load_config
+    from chatbot.loader import check_paths
+    from chatbot.text import Limits
+
     if output not in ("text", "json"):
         fail('--format must be "text" or "json"', 2)
     problems: list[Problem] = []
@@ -93,6 +93,8 @@ def validate(
 
 def _failing(report: Report, paths: list[Path]) -> list[Problem]:
     """Errors and warnings, in file and line order; finding no script at all is one."""
+    from chatbot.loader import no_scripts_problem
+
     failing = sorted(
         [*report.problems, *report.warnings], key=lambda p: (p.file, p.line or 0, p.column or 0)
     )
@@ -116,6 +118,12 @@ def preview(
     per network and its length against the network's limit; for a series, the
     dates that follow. Exits 1 when it shows a problem (a warning, a post too long).
     """
+    from rich.console import Console
+
+    from chatbot.config import load_config
+    from chatbot.loader import check_paths
+    from chatbot.preview import build_preview, preview_failed, render_plain, render_rich, too_long
+
     loaded_config = load_config(config)
     limits = limits_of(loaded_config)
     report = check_paths(paths, now_or(now), limits)
@@ -175,6 +183,10 @@ def rehearse(
     No account is used, whatever the config says. This is how to check a script
     before the night.
     """
+    from chatbot import logs
+    from chatbot.loader import check_paths
+    from chatbot.text import Limits
+
     logs.configure("text", level=logging.WARNING)
     report = check_paths(paths, datetime.now(UTC), Limits())
     for problem in report.problems:
@@ -203,6 +215,8 @@ def demo(
     The bot posts a welcome, questions and a closing on the embedded local network
     while simulated teachers introduce themselves and answer.
     """
+
+    from chatbot import logs
 
     logs.configure("text", level=logging.WARNING)
     from chatbot.rehearsal import run_demo
