@@ -288,3 +288,16 @@ def test_hosts_get_no_care_replies(harness: Harness) -> None:
     harness.say("coachdavis", "Love these answers, everyone #CoMod")
     harness.at(8)
     assert harness.bot_replies(to="coachdavis") == []
+
+
+def test_a_reply_waiting_to_be_sent_survives_a_replan(harness: Harness) -> None:
+    """A welcome decided but not yet sent is neither rewritten nor cancelled by a new plan
+    (a restart or an edited script): it is sent once."""
+    harness.say("newbie", "A1: a first answer #CoMod")
+    harness.clock.set(START + timedelta(minutes=8))
+    harness.runner.collect(CHAT)  # decided, not posted
+    harness.runner.sync()
+    harness.write(SCRIPT.replace("First question?", "The first question?"))
+    harness.runner.sync()
+    harness.at(8.5)
+    assert len(harness.bot_replies(to="newbie")) == 1

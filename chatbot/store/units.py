@@ -16,7 +16,7 @@ from typing import Any, Required, TypedDict, Unpack
 
 import sqlalchemy as sa
 
-from chatbot.kinds import StepKind, Visibility
+from chatbot.kinds import REPLY_KINDS, StepKind, Visibility
 from chatbot.posts import PostRef
 from chatbot.script import NetworkName
 from chatbot.store.leases import Fence, LeaseLost
@@ -25,9 +25,10 @@ from chatbot.store.repository import Repository
 from chatbot.store.schema import UtcDateTime, units_table
 from chatbot.text import Facet
 
-# The recap's posts are composed when the recap is due, from the answers collected:
-# the plan does not own their text.
-RUN_TIME_KINDS = frozenset({StepKind.RECAP.value})
+# Units decided while the chat runs, not by the script: the recap's posts (composed when
+# the recap is due) and replies to people (acknowledgements, welcomes, likes). A new plan
+# (a restart, an edited script) neither rewrites nor cancels them.
+RUN_TIME_KINDS = frozenset({StepKind.RECAP.value, *REPLY_KINDS})
 
 
 class When(TypedDict, total=False):

@@ -46,6 +46,7 @@ def wait_until(
     *,
     interval: float = 0.05,
     process: BotProcess | None = None,
+    detail: Callable[[], str] | None = None,
 ) -> None:
     """Poll ``predicate`` until it holds; fail after ``timeout`` seconds (or if the bot died)."""
     deadline = time.monotonic() + timeout
@@ -53,8 +54,9 @@ def wait_until(
         if process is not None and process.exited():
             pytest.fail(f"the bot exited while waiting for {what}:\n{process.tail()}")
         if time.monotonic() > deadline:
-            detail = f"\n{process.tail()}" if process is not None else ""
-            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}{detail}")
+            extra = f"\n{detail()}" if detail is not None else ""
+            tail = f"\n{process.tail()}" if process is not None else ""
+            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}{extra}{tail}")
         time.sleep(interval)
 
 
