@@ -11,7 +11,6 @@ import yaml
 
 from chatbot.collect.labels import Answer, Attribution, PostContext, attribute, attribute_html
 from chatbot.kinds import PostKind
-from chatbot.markup import html_to_text
 
 CORPUS = Path(__file__).parent / "data" / "attribution_corpus.yaml"
 SIX = PostContext(question_count=6, current_question=2)
@@ -273,47 +272,6 @@ MENTION = (
     '<span class="h-card" translate="no"><a href="https://h.example/@mod" class="u-url mention">'
     "@<span>mod</span></a></span>"
 )
-
-
-def test_html_paragraphs_and_line_breaks_become_newlines() -> None:
-    """<p> separates paragraphs with a blank line; <br> is one line break."""
-    assert html_to_text("<p>A1: a<br>A2: b</p><p>end</p>") == "A1: a\nA2: b\n\nend"
-
-
-def test_html_entities_are_decoded() -> None:
-    """&amp;, &#39;, &gt; and &nbsp; become the characters they stand for."""
-    assert html_to_text("<p>A &amp; B&#39;s &gt; C&nbsp;D</p>") == "A & B's > C D"
-
-
-def test_html_mentions_and_hashtags_keep_their_text() -> None:
-    """Mastodon mention and hashtag links become "@mod" and "#edchat"."""
-    assert html_to_text(f"<p>{MENTION} A3 hi {HASHTAG}</p>") == "@mod A3 hi #edchat"
-
-
-def test_html_shortened_link_uses_the_full_address() -> None:
-    """A link Mastodon shortened with invisible/ellipsis spans becomes its full href."""
-    html = (
-        '<p><a href="https://www.example.org/a/very/long/path"><span class="invisible">'
-        'https://www.</span><span class="ellipsis">example.org/a/very/</span>'
-        '<span class="invisible">long/path</span></a></p>'
-    )
-    assert html_to_text(html) == "https://www.example.org/a/very/long/path"
-
-
-def test_html_link_with_words_keeps_its_visible_text() -> None:
-    """A link with words as its text keeps the words."""
-    assert html_to_text('<p>see <a href="https://x.example/u">the guide</a></p>') == "see the guide"
-
-
-def test_html_quote_fallback_is_dropped() -> None:
-    """Mastodon's "RE: <link>" quote fallback is not part of the participant's text."""
-    html = '<p>Peer visits.</p><p class="quote-inline">RE: <a href="https://x/1">x/1</a></p>'
-    assert html_to_text(html) == "Peer visits."
-
-
-def test_html_list_items_are_lines() -> None:
-    """Each <li> is one line, with no blank lines between items."""
-    assert html_to_text("<ul><li>A1: x</li><li>A2: y</li></ul>") == "A1: x\nA2: y"
 
 
 def test_attribute_html_reads_mastodon_content() -> None:
