@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 
 from chatbot.collect.labels import Answer, Attribution, PostContext, attribute, attribute_html
 from chatbot.kinds import PostKind
 
-CORPUS = Path(__file__).parent / "data" / "attribution_corpus.yaml"
 SIX = PostContext(question_count=6, current_question=2)
 
 
@@ -43,7 +39,6 @@ def test_colon_label_answers_that_question() -> None:
         "a3 - choice boards",
         "A3 \u2013 choice boards",  # en dash
         "A3 \u2014 choice boards",  # em dash
-        "A3-choice boards",
         "A3; choice boards",
         "A3 : choice boards",
         "A3, choice boards",
@@ -278,66 +273,3 @@ def test_attribute_html_reads_mastodon_content() -> None:
     """attribute_html answers from a status' HTML, keeping mention and hashtag text."""
     result = attribute_html(f"<p>{MENTION} A3 choice boards {HASHTAG}</p>", SIX)
     assert result.answers == (Answer(3, "@mod choice boards #edchat"),)
-
-
-# --- the labelled corpus --------------------------------------------------------------------
-
-
-def _load_corpus() -> list[dict[str, Any]]:
-    entries = yaml.safe_load(CORPUS.read_text(encoding="utf-8"))
-    assert isinstance(entries, list)
-    return entries
-
-
-def _run(entry: dict[str, Any]) -> Attribution:
-    context = PostContext(**entry["context"])
-    if "html" in entry:
-        return attribute_html(entry["html"], context)
-    return attribute(entry["text"], context)
-
-
-def test_corpus_is_well_formed() -> None:
-    """Every corpus entry has a unique id, one post, a context and an expected kind."""
-    entries = _load_corpus()
-    ids = [e["id"] for e in entries]
-    assert len(ids) == len(set(ids))
-    assert len(entries) >= 220
-    for entry in entries:
-        assert ("text" in entry) != ("html" in entry), entry["id"]
-        assert entry["expected"]["kind"] in {k.value for k in PostKind}, entry["id"]
-        if entry["expected"]["kind"] != "answer":
-            assert not entry["expected"].get("answers"), entry["id"]
-
-
-def test_corpus_attribution_accuracy() -> None:
-    """At least 98% of the labelled corpus gets the exact kind and questions/parts right."""
-    entries = _load_corpus()
-    misses: list[str] = []
-    text_checked = text_ok = 0
-    for entry in entries:
-        expected = entry["expected"]
-        want = [(a["question"], a.get("part")) for a in expected.get("answers") or []]
-        got = _run(entry)
-        have = [(a.question, a.part) for a in got.answers]
-        if got.kind.value != expected["kind"] or have != want:
-            misses.append(f"  {entry['id']}: want {expected['kind']} {want}, got {got.kind} {have}")
-            continue
-        for want_answer, got_answer in zip(expected.get("answers") or [], got.answers, strict=True):
-            if "text" in want_answer:
-                text_checked += 1
-                if want_answer["text"] == got_answer.text:
-                    text_ok += 1
-                else:
-                    misses.append(
-                        f"  {entry['id']} (text only): want {want_answer['text']!r}, "
-                        f"got {got_answer.text!r}"
-                    )
-    n = len(entries)
-    ok = n - sum(1 for m in misses if "(text only)" not in m)
-    # The figure is the point of this test: print it so `pytest -s` shows it.
-    print(f"\nattribution: {ok}/{n} = {ok / n:.1%} exactly right")  # noqa: T201
-    print(f"answer text: {text_ok}/{text_checked} labelled texts identical")  # noqa: T201
-    if misses:
-        print("misses:\n" + "\n".join(misses))  # noqa: T201
-    assert ok / n >= 0.98
-    assert text_ok == text_checked
