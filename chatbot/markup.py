@@ -39,21 +39,22 @@ _DROPPED_TAGS = frozenset({"script", "style", "template", "head", "x-head"})
 # but the blocks and line breaks inside them still count.
 _SILENT_TAGS = frozenset({"rt", "rp"})
 _HTML_SPACE = re.compile(r"[ \t\n\r\f]+")
-# Text nodes have their whitespace collapsed, so "\n" comes only from <br>. Block boundaries are
-# markers, merged at the end: adjacent blocks ("</li><li>") make one line break, not two.
-# Blockquotes open and close with their own markers, carried to the start of the next line.
-_BLOCK = "\x00b"
-_PARAGRAPH = "\x00p"
+_UNUSUAL_SPACE = re.compile(r"[\t\n\r\f\xa0]|  ")
+# Blockquotes open and close with marks written at the start of the next line (see _Text).
 _QUOTE_OPEN = "\x01"
 _QUOTE_CLOSE = "\x02"
-_BOUNDARIES = re.compile(r"(?:[ ]*(?:\x00[bp]|[\x01\x02]))+[ ]*")
 _QUOTE_MARKS = re.compile(r"[\x01\x02]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
 
 _PARSERS = threading.local()  # a parser and its error log per thread (collection rounds run
 # in the scheduler's threads)
 # libxml2 reads these as raw text (markup inside shows as characters); html.parser read their
-# content as markup, and dropped what sat in an explicit <head>. Renamed, they are ordinary.
+# content as markup, and dropped what sat in an explicit <head>. Renamed, they are ordinary
+# (and x-head is dropped). Only a post where the walk meets one is read twice.
+_RAW_TEXT_TAGS = frozenset(
+    {"head", "iframe", "noembed", "noframes", "plaintext", "textarea", "title", "xmp"}
+)
+_SPECIAL_TAGS = _DROPPED_TAGS | _RAW_TEXT_TAGS
 _RENAMED = re.compile(
     r"<(/?)(head|iframe|noembed|noframes|plaintext|textarea|title|xmp)(?=[\s/>]|$)", re.IGNORECASE
 )
@@ -76,17 +77,23 @@ def html_to_text(html: str) -> str:
 
 def read_html(html: str) -> PostText:
     """The visible text of a status' HTML `content`, with the spans that quote someone else."""
+    if "<" in html:
+        html = _as_html_parser_read(html)
     root = _parse(html)
     if root is None:
         return PostText("")
-    chunks: list[str] = []
-    _render(root, chunks)
-    return _finish("".join(chunks))
+    text = _Text()
+    if not text.render(root, renamed=False):
+        # A title, textarea or <head>: read again with them renamed (see _RENAMED).
+        root = _parse(_RENAMED.sub(r"<\1x-\2", html))
+        if root is None:
+            return PostText("")
+        text = _Text()
+        text.render(root, renamed=True)
+    return text.finish()
 
 
 def _parse(html: str) -> etree._Element | None:
-    if "<" in html:
-        html = _as_html_parser_read(html)
     try:
         data = html.encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate (JSON allows "\ud800")
@@ -138,13 +145,13 @@ def _flatten(data: bytes) -> bytes:
 
 
 def _as_html_parser_read(html: str) -> str:
-    """Escape the constructs html.parser showed as text (never closed), rename raw-text tags."""
+    """Escape the constructs html.parser showed as text (never closed)."""
     if "<!--" in html:
         html = _unclosed_comments(html)
     tail = _CONSTRUCT.search(html, html.rfind(">") + 1)
     if tail is not None:
         html = html[: tail.start()] + html[tail.start() :].replace("<", "&lt;")
-    return _RENAMED.sub(r"<\1x-\2", html)
+    return html
 
 
 def _unclosed_comments(html: str) -> str:
@@ -167,54 +174,103 @@ def _unclosed_comments(html: str) -> str:
 
 
 def _space(text: str) -> str:
+    if not _UNUSUAL_SPACE.search(text):
+        return text  # the common case, checked first: single spaces only
     return _HTML_SPACE.sub(" ", text.replace("\xa0", " "))
 
 
-def _render(root: etree._Element, out: list[str]) -> None:
-    """Append the text of the tree and its block markers to `out`, in document order."""
-    skipping: etree._Element | None = None  # a subtree left out (dropped, quote fallback, link)
-    silent = 0  # inside this many ruby annotations
-    for event, element in etree.iterwalk(root, events=_EVENTS):
-        tag = element.tag
-        if skipping is not None:
-            if element is skipping and event == "end":
-                skipping = None
-                if element.tail and not silent:
-                    out.append(_space(element.tail))
-            continue
-        if event in ("comment", "pi"):  # only its tail is text
+class _Text:
+    """The text of a tree, written as it is walked. A block boundary is a pending line break
+    (a blank line if a paragraph is among them), written before the next words: adjacent blocks
+    ("</li><li>") make one break, and spaces next to a boundary fall away."""
+
+    def __init__(self) -> None:
+        self.out: list[str] = []
+        self.pending = ""  # "", "\n" or "\n\n"
+        self.marks = ""  # quote marks to write at the start of the next line
+        self.quoted = False
+
+    def add(self, chunk: str) -> None:
+        if self.pending:
+            if not chunk.strip(" "):
+                return  # only spaces between blocks
+            self.out.append(self.pending + self.marks)
+            self.pending = self.marks = ""
+        self.out.append(chunk)
+
+    def boundary(self, tag: str) -> None:
+        if tag in _PARAGRAPH_TAGS:
+            self.pending = "\n\n"
+        elif not self.pending:
+            self.pending = "\n"
+
+    def render(self, root: etree._Element, *, renamed: bool) -> bool:
+        """Write the text of the tree; False if it holds an element html.parser read otherwise
+        and the raw-text tags are not `renamed` yet (a <head> libxml2 implied is dropped)."""
+        add = self.add
+        skipping: etree._Element | None = None  # a subtree left out (dropped, quote fallback, link)
+        silent = 0  # inside this many ruby annotations
+        for event, element in etree.iterwalk(root, events=_EVENTS):
+            if skipping is not None:
+                if element is skipping and event == "end":
+                    skipping = None
+                    if element.tail and not silent:
+                        add(_space(element.tail))
+                continue
+            if event == "start":
+                tag = element.tag
+                if tag in _SPECIAL_TAGS:
+                    if tag in _RAW_TEXT_TAGS and not renamed:
+                        return False
+                    skipping = element
+                    continue
+                classes = element.get("class")
+                if classes and "quote-inline" in classes.split():
+                    # Mastodon (4.4+) appends "RE: <link>" in a .quote-inline element as a
+                    # fallback for servers that cannot show quotes; the quote is in the context.
+                    skipping = element
+                    continue
+                if tag == "a":
+                    add(_link_text(element))
+                    skipping = element
+                    continue
+                if tag in _SILENT_TAGS:
+                    silent += 1
+                elif tag == "br":
+                    add("\n")
+                elif tag in _BLOCK_TAGS:
+                    self.boundary(tag)
+                    if tag == "blockquote":
+                        self.marks += _QUOTE_OPEN
+                        self.quoted = True
+                if element.text and not silent:
+                    add(_space(element.text))
+                continue
+            if event == "end":
+                tag = element.tag
+                if tag in _SILENT_TAGS:
+                    silent -= 1
+                elif tag in _BLOCK_TAGS:
+                    if tag == "blockquote":
+                        self.marks += _QUOTE_CLOSE
+                    self.boundary(tag)
+            # the end of an element, a comment or a processing instruction: then its tail
             if element.tail and not silent:
-                out.append(_space(element.tail))
-            continue
-        if event == "start":
-            if tag in _DROPPED_TAGS or "quote-inline" in (element.get("class") or "").split():
-                # Mastodon (4.4+) appends "RE: <link>" in a .quote-inline element as a fallback
-                # for servers that cannot show quotes; the quote itself is in the context.
-                skipping = element
-                continue
-            if tag == "a":
-                out.append(_link_text(element))
-                skipping = element
-                continue
-            if tag in _SILENT_TAGS:
-                silent += 1
-            elif tag == "br":
-                out.append("\n")
-            elif tag in _BLOCK_TAGS:
-                out.append(_PARAGRAPH if tag in _PARAGRAPH_TAGS else _BLOCK)
-                if tag == "blockquote":
-                    out.append(_QUOTE_OPEN)
-            if element.text and not silent:
-                out.append(_space(element.text))
-            continue
-        if tag in _SILENT_TAGS:
-            silent -= 1
-        elif tag in _BLOCK_TAGS:
-            if tag == "blockquote":
-                out.append(_QUOTE_CLOSE)
-            out.append(_PARAGRAPH if tag in _PARAGRAPH_TAGS else _BLOCK)
-        if element.tail and not silent:
-            out.append(_space(element.tail))
+                add(_space(element.tail))
+        return True
+
+    def finish(self) -> PostText:
+        """Trim the lines, merge runs of blank lines, and find the quoted lines."""
+        raw = "".join(self.out)
+        if not self.quoted:
+            if " \n" in raw or "\n " in raw:
+                raw = "\n".join([line.strip(" ") for line in raw.split("\n")])
+            else:
+                raw = raw.strip(" ")
+            if "\n\n\n" in raw:
+                raw = _BLANK_LINES.sub("\n\n", raw)
+            return PostText(raw.strip("\n"))
+        return _quoted_text(raw.split("\n"))
 
 
 def _link_text(link: etree._Element) -> str:
@@ -258,18 +314,14 @@ def _strings(link: etree._Element) -> list[str]:
     return found
 
 
-def _finish(raw: str) -> PostText:
-    """Merge block markers into line breaks, trim lines, and find the quoted lines."""
-    merged = _BOUNDARIES.sub(_boundary, raw)
-    lines = [line.strip(" ") for line in merged.split("\n")]
-    if _QUOTE_OPEN not in raw:
-        return PostText(_BLANK_LINES.sub("\n\n", "\n".join(lines)).strip("\n"))
-    # The same text, line by line: each line starts with the quote marks met since the line
-    # before (count them, drop them); a run of blank lines is one; none at either end.
+def _quoted_text(raw_lines: list[str]) -> PostText:
+    """The text line by line (as `finish`), where each line starts with the quote marks met
+    since the line before: count them, drop them, and mark the lines inside a quote."""
     kept: list[tuple[str, bool]] = []
     depth = 0
     blank = False
-    for line in lines:
+    for raw in raw_lines:
+        line = raw.strip(" ")
         marks = _QUOTE_MARKS.match(line)
         if marks:
             depth += marks.group().count(_QUOTE_OPEN) - marks.group().count(_QUOTE_CLOSE)
@@ -290,9 +342,3 @@ def _finish(raw: str) -> PostText:
             spans.append((position, position + len(line)))
         position += len(line) + 1
     return PostText("\n".join(line for line, _ in kept), tuple(spans))
-
-
-def _boundary(match: re.Match[str]) -> str:
-    found = match.group()
-    breaks = "\n\n" if _PARAGRAPH in found else "\n"
-    return breaks + "".join(c for c in found if c in (_QUOTE_OPEN, _QUOTE_CLOSE))
