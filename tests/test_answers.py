@@ -302,9 +302,11 @@ def test_someone_elses_words_are_not_an_answer(text: str) -> None:
     assert attribute(text, SIX) == Attribution(PostKind.CONVERSATION)
 
 
-def test_own_label_beside_a_retweet_answers() -> None:
-    """ "A3: Same here! RT @amy: A3: ..." answers Q3 with the poster's own label."""
-    assert answered("A3: Same here! RT @amy: A3: restorative circles") == [(3, None)]
+def test_own_label_beside_a_retweet_answers_with_own_words() -> None:
+    """ "A3: Same here! RT @amy: A3: ..." answers Q3 with the poster's own label and words."""
+    assert attribute("A3: Same here! RT @amy: A3: restorative circles", SIX).answers == (
+        Answer(3, "Same here!"),
+    )
 
 
 def test_retweet_under_a_question_is_conversation_but_a_comment_answers() -> None:
@@ -326,7 +328,7 @@ def test_blockquote_in_html_is_someone_elses() -> None:
     html = "<blockquote><p>A3: let kids lead data chats</p></blockquote><p>This. So much this.</p>"
     assert attribute_html(html, SIX) == Attribution(PostKind.CONVERSATION)
     own = "<blockquote><p>Q2: How do you welcome newcomers?</p></blockquote><p>A2: buddies</p>"
-    assert [a.question for a in attribute_html(own, SIX).answers] == [2]
+    assert attribute_html(own, SIX).answers == (Answer(2, "buddies"),)
 
 
 # --- A + number that is a word --------------------------------------------------------------

@@ -334,16 +334,30 @@ def _join(before: str, after: str) -> str:
     return head + ("\n" if "\n" in gap else " ") + tail
 
 
-def _answers(text: str, origin: list[int] | None, labels: list[_Found]) -> tuple[Answer, ...]:
+def _own(text: str, start: int, end: int, quoted: list[tuple[int, int]]) -> str:
+    """text[start:end] without the quoted spans (someone else's words), the pieces rejoined."""
+    body = ""
+    for quote_start, quote_end in quoted:
+        if quote_end <= start or quote_start >= end:
+            continue
+        body = _join(body, text[start : max(start, quote_start)])
+        start = max(start, quote_end)
+    return _join(body, text[start:end]) if body else text[start:end]
+
+
+def _answers(
+    text: str, origin: list[int] | None, labels: list[_Found], quoted: list[tuple[int, int]]
+) -> tuple[Answer, ...]:
     def at(i: int) -> int:
         return origin[i] if origin is not None else i
 
+    quoted = sorted((at(start), at(end)) for start, end in quoted)
     texts: dict[tuple[int, str | None], str] = {}
     for i, label in enumerate(labels):
         end = at(labels[i + 1].start) if i + 1 < len(labels) else len(text)
-        body = text[at(label.end) : end]
+        body = _own(text, at(label.end), end, quoted)
         if i == 0:  # what precedes the first label (mentions, hashtags, a remark) stays with it
-            body = _join(text[: at(label.start)], body)
+            body = _join(_own(text, 0, at(label.start), quoted), body)
         body = body.strip()
         for target in label.targets:
             texts[target] = f"{texts[target]}\n{body}".strip() if target in texts else body
@@ -374,7 +388,7 @@ def attribute(
         bare = _find_bare_label(masked, thread_question or context.current_question)
         labels = [bare] if bare else []
     if labels:
-        return Attribution(PostKind.ANSWER, _answers(text, origin, labels))
+        return Attribution(PostKind.ANSWER, _answers(text, origin, labels, spans))
     if spans and (not own.strip() or is_reaction(own)):
         return Attribution(PostKind.CONVERSATION)  # passing on someone else's words
     if thread_question is not None:
