@@ -82,6 +82,7 @@ _JOINER = r"(?:,?[ \t]*(?:and|y|et|und|e|en|&|\+)|[ \t]*/|,)"
 _NUMBER = r"\d{1,2}[a-e]?(?!\w)"
 _LABEL = re.compile(
     rf"""
+    (?=[abfqr])                      # the first letters of all (lets the search skip ahead)
     (?<![\w@#+\-'\u2019])           # not inside a word, mention or hashtag
     (?:(?P<header>{_HEADER})
       |(?P<pre>{_PREFIX})(?P<gap>[ \t]*\#[ \t]*|\.[ \t]?|-|[ \t]*)   # "A1", "A 1", "A#1", "a.1"
@@ -92,7 +93,9 @@ _LABEL = re.compile(
     """,
     re.IGNORECASE | re.VERBOSE,
 )
-_BARE_LABEL = re.compile(rf"(?<![\w@#+\-])(?P<pre>{_PREFIX})[ \t]*:(?![:/\d])", re.IGNORECASE)
+_BARE_LABEL = re.compile(
+    rf"(?=[ar])(?<![\w@#+\-])(?P<pre>{_PREFIX})[ \t]*:(?![:/\d])", re.IGNORECASE
+)
 _INNER_PREFIX = re.compile(rf"(?:{_PREFIX}|q)(?=[ \t]*[#.]?[ \t]*\d)", re.IGNORECASE)
 _TARGET = re.compile(r"(\d{1,2})([a-e]?)(?!\w)", re.IGNORECASE)
 _SEPARATOR = re.compile(
@@ -110,7 +113,6 @@ _SEPARATOR = re.compile(
 )
 _DIGIT = re.compile(r"\d")
 _TOKEN = re.compile(r"\S{1,20}")  # enough to see "3rd" or "5%"; bounded: linear
-_WORD_BEFORE = re.compile(r"([^\W\d_]+)[ \t]*$")
 _WORD_AFTER = re.compile(r"[ \t]*([^\W\d_]+)")
 _TRAILING_TOKEN = re.compile(r"[@#][\w][\w.@\-]*$")
 # "A1 sauce", "A4 paper", "A2 level", "A1 is my favourite": a thing, or talk about an answer.
@@ -208,8 +210,17 @@ def _separator(folded: str, pos: int) -> tuple[str, int] | None:
 
 
 def _previous_word(folded: str, pos: int) -> str:
-    match = _WORD_BEFORE.search(folded, max(0, pos - WINDOW), pos)
-    return match.group(1).lower() if match else ""
+    end = pos
+    while end > 0 and pos - end < WINDOW and folded[end - 1] in " \t":
+        end -= 1
+    start = end
+    while start > 0 and end - start < WINDOW and _is_letter(folded[start - 1]):
+        start -= 1
+    return folded[start:end].lower()
+
+
+def _is_letter(char: str) -> bool:
+    return char.isalpha()
 
 
 def _next_word(folded: str, pos: int) -> str:
@@ -220,7 +231,9 @@ def _next_word(folded: str, pos: int) -> str:
 def _targets(match: re.Match[str], question_count: int) -> tuple[tuple[int, str | None], ...]:
     found: list[tuple[int, str | None]] = []
     # Blank the prefixes inside "A1 & A2" so that only numbers (and parts) are read.
-    more = _INNER_PREFIX.sub(" ", match.group("more"))
+    more = match.group("more")
+    if more:
+        more = _INNER_PREFIX.sub(" ", more)
     for chunk in (match.group("first"), more):
         for number, part in _TARGET.findall(chunk):
             question = int(number)
@@ -336,6 +349,8 @@ def _join(before: str, after: str) -> str:
 
 def _own(text: str, start: int, end: int, quoted: list[tuple[int, int]]) -> str:
     """text[start:end] without the quoted spans (someone else's words), the pieces rejoined."""
+    if not quoted:
+        return text[start:end]
     body = ""
     for quote_start, quote_end in quoted:
         if quote_end <= start or quote_start >= end:

@@ -16,10 +16,10 @@ __all__ = ["own_words", "quoted_spans"]
 
 _HANDLE = r"@\w[\w.@\-]*+"
 # "RT @user", "RT:", "MT @user": everything after is the other person's post.
-_RETWEET = re.compile(rf"(?<![\w@#])(?:rt|mt)(?=[ \t]*(?::|{_HANDLE}))", re.IGNORECASE)
+_RETWEET = re.compile(rf"(?=[rm])(?<![\w@#])(?:rt|mt)(?=[ \t]*(?::|{_HANDLE}))", re.IGNORECASE)
 # "from @user:", "Quoting @user:", "@user said it best:": what follows on the line is theirs.
 _CREDIT_BEFORE = re.compile(
-    rf"(?<![\w@#.\-])(?:(?:from|quoting|quote[ \t]+from|h/t|ht)[ \t]+{_HANDLE}"
+    rf"(?=[fqh@])(?<![\w@#.\-])(?:(?:from|quoting|quote[ \t]+from|h/t|ht)[ \t]+{_HANDLE}"
     rf"|{_HANDLE}[ \t]+(?:said|says|wrote|put[ \t]+it)(?:[ \t]+it)?"
     r"(?:[ \t]+(?:best|well|perfectly))?)"
     r"[ \t]*:",
@@ -43,11 +43,11 @@ _LABEL_START = re.compile(
     re.IGNORECASE,
 )
 # A whole post passed on: it ends with "via @user" (then only hashtags, emoji, punctuation).
-_VIA = re.compile(rf"(?<![\w@#])via[ \t]+{_HANDLE}", re.IGNORECASE)
+_VIA = re.compile(rf"(?=v)(?<![\w@#])via[ \t]+{_HANDLE}", re.IGNORECASE)
 # What every retweet, credit and "via" has; most posts have none of them.
 _ANY_CREDIT = re.compile(
-    rf"(?<![\w@#])(?:rt|mt|via|from|quoting|quote|h/?t)\b"
-    rf"|(?<![\w@#.\-]){_HANDLE}[ \t]+(?:said|says|wrote|put)",
+    rf"(?=[rmvfqh@])(?:(?<![\w@#])(?:rt|mt|via|from|quoting|quote|h/?t)\b"
+    rf"|(?<![\w@#.\-]){_HANDLE}[ \t]+(?:said|says|wrote|put))",
     re.IGNORECASE,
 )
 _QUOTE_MARK = re.compile("[\"\u201c\u00ab\u201e']")

@@ -93,7 +93,7 @@ _THANKS = frozenset(
      "bedankt", "dank"}
 )  # fmt: skip
 _FOR = frozenset({"for", "you", "por", "pour", "de", "für", "pelo", "pela", "per", "voor", "je"})
-_PRAISE_MARKS = re.compile(r"(?<!\w)(?:\+1|a\+(?!\w)|\d+%)", re.IGNORECASE)
+_PRAISE_MARKS = re.compile(r"(?=[+a\d])(?<!\w)(?:\+1|a\+(?!\w)|\d+%)", re.IGNORECASE)
 _WELCOMING = re.compile(
     r"(?:welcome|bienvenid[oa]s?|bienvenue|willkommen|bem[- ]vind[oa]s?|benvenut[oi]"
     r"|welkom)\b",

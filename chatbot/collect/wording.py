@@ -21,7 +21,7 @@ LEAD = re.compile(
 )
 # What may follow the last words of a post without being words: hashtags, mentions, emoji.
 TRAILER = re.compile(r"(?:[@#]\w[\w.@\-]*+|\s|[^\w\s])*+")
-URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
+URL = re.compile(r"(?=[hw])(?:https?://|www\.)\S+", re.IGNORECASE)  # (?=): a fast first scan
 MENTION_OR_TAG = re.compile(r"[@#]\w[\w.@\-]*+")
 WORDS = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)*")
 WINDOW = 100  # how far back the look-behind helpers read: keeps hostile input linear
