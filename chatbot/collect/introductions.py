@@ -113,7 +113,10 @@ _ROLE_SHAPES = re.compile(
 )
 _TOKENS = re.compile(r"[^\W_]+(?:['\u2019\-][^\W_]+)*")  # "pre-teach" and "check-in" are one
 _ROLE_LENGTH = 10  # "CPE dans un collège à Nantes"; a longer part says more than a role
-_PLACE = re.compile(r"(?:(?:in|at|from|en|em|à|a|aus|i|da|de)[ \t]+)?(?:[A-Z][\w'\-.]*[ \t]*){1,4}")
+# Possessive: a run of capitals could otherwise be split into words in cubic many ways.
+_PLACE = re.compile(
+    r"(?:(?:in|at|from|en|em|à|a|aus|i|da|de)[ \t]+)?(?:[A-Z][\w'\-.]*+[ \t]*+){1,4}"
+)
 _PARTS = re.compile(r"[.!?¡¿…\n]+|[^\w\s,'\u2019&/#@+\-().]+|,")
 # A word that every check-in or self-naming has (more than enough: rules most posts out at once).
 _HINT = frozenset(

@@ -210,17 +210,14 @@ def _separator(folded: str, pos: int) -> tuple[str, int] | None:
 
 
 def _previous_word(folded: str, pos: int) -> str:
+    """The word just before `pos` ("room" in "Room A3"), read back at most WINDOW characters."""
     end = pos
     while end > 0 and pos - end < WINDOW and folded[end - 1] in " \t":
         end -= 1
     start = end
-    while start > 0 and end - start < WINDOW and _is_letter(folded[start - 1]):
+    while start > 0 and end - start < WINDOW and folded[start - 1].isalpha():
         start -= 1
     return folded[start:end].lower()
-
-
-def _is_letter(char: str) -> bool:
-    return char.isalpha()
 
 
 def _next_word(folded: str, pos: int) -> str:
