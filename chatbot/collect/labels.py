@@ -78,17 +78,18 @@ _HEADER = (
     r"(?:re[ \t]*:?|for|back[ \t]+to|answers?[ \t]+(?:to|for)|answering|responding[ \t]+to)"
     r"[ \t]+q[ \t]?"
 )
-_JOINER = r"(?:,?[ \t]*(?:and|y|et|und|e|en|&|\+)|[ \t]*/|,)"
+_JOINER = r"(?:,?[ \t]*+(?:and|y|et|und|e|en|&|\+)|[ \t]*+/|,)"
 _NUMBER = r"\d{1,2}[a-e]?(?!\w)"
 _LABEL = re.compile(
     rf"""
     (?=[abfqr])                      # the first letters of all (lets the search skip ahead)
     (?<![\w@#+\-'\u2019])           # not inside a word, mention or hashtag
     (?:(?P<header>{_HEADER})
-      |(?P<pre>{_PREFIX})(?P<gap>[ \t]*\#[ \t]*|\.[ \t]?|-|[ \t]*)   # "A1", "A 1", "A#1", "a.1"
+      |(?P<pre>{_PREFIX})(?P<gap>[ \t]*+\#[ \t]*+|\.[ \t]?|-|[ \t]*+)  # "A1", "A 1", "A#1", "a.1"
       |(?P<q>q)[ \t]?)                                                # "Q3 answer", "Q4 →"
     (?P<first>{_NUMBER})
-    (?P<more>(?:{_JOINER}[ \t]*(?:(?:{_PREFIX}|q)[ \t]*[#.]?[ \t]*)?{_NUMBER})*+)
+    (?P<more>(?:{_JOINER}[ \t]*+(?:(?:{_PREFIX}|q)[ \t]*+[#.]?[ \t]*+)?{_NUMBER})*+)  # possessive:
+    # a run of spaces is never split two ways (else "A1 & A" + spaces is quadratic)
     (?P<answer_word>[ \t]+answers?(?!\w))?
     """,
     re.IGNORECASE | re.VERBOSE,

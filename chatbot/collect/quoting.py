@@ -32,7 +32,7 @@ _QUOTATION = re.compile(
     r"|\u201c(?P<curly>[^\u201c\u201d]{1,1000})\u201d"
     r"|\u00ab(?P<guillemets>[^\u00ab\u00bb]{1,1000})\u00bb"
     r"|\u201e(?P<low>[^\u201c\u201e]{1,1000})\u201c"
-    r"|(?<![\w'])'(?P<single>(?:[^'\n]|'(?=\w)){1,1000})'(?!\w)"
+    r"|(?<![\w'])'(?P<single>[^'\n]{1,1000})'(?!\w)"  # no apostrophe inside: each scan ends
 )
 # A credit after a quotation: "— @user", "- @user", "~@user".
 _CREDIT_AFTER = re.compile(rf"[ \t]*[-\u2013\u2014~]+[ \t]*{_HANDLE}")

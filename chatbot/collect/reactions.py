@@ -100,7 +100,6 @@ _WELCOMING = re.compile(
     re.IGNORECASE,
 )
 _SENTENCES = re.compile(r"(?<=[.!?])\s+")
-_QUESTION_END = re.compile(r"\?[^\w]*$")
 # "Isn't it always about relationships?": a question that states a view is an answer.
 _RHETORICAL = re.compile(
     r"[^\w]*(?:isn'?t|aren'?t|wasn'?t|don'?t|doesn'?t|didn'?t|wouldn'?t|shouldn'?t|won'?t"
@@ -143,9 +142,17 @@ def is_only_a_question(folded: str) -> bool:
     sentences = [s for s in _SENTENCES.split(plain) if WORDS.search(s)]
     return (
         bool(sentences)
-        and all(_QUESTION_END.search(s) for s in sentences)
+        and all(_ends_with_a_question_mark(s) for s in sentences)
         and not any(_RHETORICAL.match(s) for s in sentences)
     )
+
+
+def _ends_with_a_question_mark(sentence: str) -> bool:
+    """ "... that take? 🤔": a "?" after the last word (read from the end: linear)."""
+    end = len(sentence)
+    while end and not (sentence[end - 1].isalnum() or sentence[end - 1] == "_"):
+        end -= 1
+    return "?" in sentence[end:]
 
 
 def is_welcoming(folded: str) -> bool:

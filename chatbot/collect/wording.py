@@ -59,6 +59,8 @@ def words(text: str) -> list[str]:
 
 
 def lead_end(folded: str, line_start: int) -> int:
-    """Where the leading matter of the line starting at `line_start` ends."""
-    match = LEAD.match(folded, line_start)
+    """Where the leading matter of the line starting at `line_start` ends (within the line:
+    reading on into the next lines would make a post of many lines quadratic)."""
+    line_end = folded.find("\n", line_start)
+    match = LEAD.match(folded, line_start, len(folded) if line_end < 0 else line_end)
     return match.end() if match else line_start
