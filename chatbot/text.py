@@ -1,21 +1,27 @@
 """Per-network text rules: the exact text each network receives and how long it is.
 
-Lengths are counted by the networks' own rules through the SDKs' own pure
-helpers (no network access): Mastodon.py's ``get_status_length`` (URLs count 23,
-a mention counts only its local part, graphemes not code points) and atproto's
-facet detection (UTF-8 byte offsets). Re-implementing either is how bots end up
-rejecting valid posts or posting dead hashtags.
+Lengths and facets follow the networks' own rules, as their SDKs implement them,
+and are held equal to the SDKs by tests on a corpus: Mastodon's length
+(:func:`mastodon_length`, Mastodon.py's ``get_status_length``: URLs count 23, a
+mention counts only its local part, graphemes not code points; tests/test_lengths.py)
+and Bluesky's facets (:mod:`chatbot.facets`, atproto's detection, UTF-8 byte offsets;
+tests/test_facets.py). Neither SDK is imported here: each takes a tenth of a second
+or more to import, which `chatbot validate` in an editor must not pay.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import re
 from dataclasses import dataclass
-from typing import Literal
+from pathlib import Path
 
 import grapheme
 import regex
 
+from chatbot.facets import Facet as Facet  # re-exported: the posts' facets are defined there
+from chatbot.facets import detect_facets, detect_mentions
 from chatbot.script import NetworkName
 
 # Mastodon's documented default; instances advertise their own in
@@ -59,16 +65,6 @@ class Limits:
 
 
 @dataclass(frozen=True)
-class Facet:
-    """A clickable range of a Bluesky post, in UTF-8 byte offsets."""
-
-    kind: Literal["tag", "link", "mention"]
-    byte_start: int
-    byte_end: int
-    value: str  # tag without '#', the URL, or the handle without '@'
-
-
-@dataclass(frozen=True)
 class Measure:
     """A post's length against its network's limit."""
 
@@ -107,12 +103,54 @@ def compose(body: str, *, hashtag: str, number: int | None = None) -> str:
 
 
 def mastodon_length(text: str, spoiler_text: str = "") -> int:
-    """Length as Mastodon counts it (URLs 23, mentions by local part, graphemes)."""
-    # Imported when first needed: Mastodon.py takes a tenth of a second to import, and
-    # `chatbot --help` or `validate` of a Bluesky-only script need not pay it.
-    from mastodon import Mastodon
+    """Length as Mastodon counts it (URLs 23, mentions by local part, graphemes).
 
-    return int(Mastodon.get_status_length(text, spoiler_text))
+    Mastodon.py's ``get_status_length``, step by step: each URL becomes 23
+    characters, ``@user@domain`` becomes ``@user``, then the text's graphemes and
+    the spoiler text's are counted.
+    """
+    urls = _mastodon_url_regex()
+    if urls is None:  # a Mastodon.py that keeps its regex elsewhere: ask Mastodon.py
+        from mastodon import Mastodon
+
+        return int(Mastodon.get_status_length(text, spoiler_text))
+    counted = urls.sub(lambda match: match.group(2) + "x" * _MASTODON_URL_LENGTH, text)
+    counted = _MASTODON_REMOTE_MENTION.sub(r"\1@\3", counted)
+    return int(grapheme.length(counted)) + int(grapheme.length(spoiler_text))
+
+
+# Mastodon counts every URL as 23 characters (characters_reserved_per_url).
+_MASTODON_URL_LENGTH = 23
+# Mastodon.py's username_regex (utility.py, get_status_length).
+_MASTODON_REMOTE_MENTION = re.compile(
+    r"(^|[^/\w])@(([a-z0-9_]+)@[a-z0-9\.\-]+[a-z0-9]+)", re.IGNORECASE
+)
+
+
+@functools.cache
+def _mastodon_url_regex() -> re.Pattern[str] | None:
+    """Mastodon.py's URL regex, loaded without loading Mastodon.py.
+
+    It is twitter-text's, with twitter-text's own list of TLDs (older than IANA's):
+    no rule of ours can match what it matches without that list, so the regex is
+    Mastodon.py's own. It sits alone in mastodon/_url_regex.py, which needs only
+    ``re`` and ``json``; that one file is run here, because ``import mastodon``
+    loads the whole client and requests (a tenth of a second). None when the file
+    is not there (tests/test_startup.py would then see Mastodon.py imported).
+    """
+    package = importlib.util.find_spec("mastodon")  # finds the package, runs none of it
+    folders = list(package.submodule_search_locations or []) if package else []
+    for folder in folders:
+        file = Path(folder) / "_url_regex.py"
+        spec = importlib.util.spec_from_file_location("chatbot._mastodon_url_regex", file)
+        if not file.is_file() or spec is None or spec.loader is None:
+            continue
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        pattern = getattr(module, "url_regex", None)
+        if isinstance(pattern, re.Pattern):
+            return pattern
+    return None
 
 
 def bluesky_graphemes(text: str) -> int:
@@ -191,20 +229,14 @@ def links_hashtag(network: NetworkName, tag: str) -> bool:
 
 
 def bluesky_facets(text: str) -> list[Facet]:
-    """Hashtag, link and mention facets with UTF-8 byte offsets, via atproto's detector."""
-    facets: list[Facet] = []
-    # Imported here: atproto takes half a second to import, and only Bluesky
-    # texts need it (a `chatbot validate` that refuses a file never does).
-    from atproto_client.utils import detect_facets, detect_mentions
+    """Hashtag, link and mention facets with UTF-8 byte offsets, as atproto detects them.
 
-    for found in detect_facets(text):
-        feature = found.features[0]
-        start, end = found.index.byte_start, found.index.byte_end
-        if feature.py_type == "app.bsky.richtext.facet#tag":
-            if bluesky_graphemes(feature.tag) <= BLUESKY_MAX_TAG_GRAPHEMES:
-                facets.append(Facet("tag", start, end, feature.tag))
-        elif feature.py_type == "app.bsky.richtext.facet#link":
-            facets.append(Facet("link", start, end, feature.uri))
-    for mention in detect_mentions(text):
-        facets.append(Facet("mention", mention.byte_start, mention.byte_end, mention.handle))
+    A tag longer than 64 graphemes (counted exactly, UAX #29) is left out.
+    """
+    facets = [
+        facet
+        for facet in detect_facets(text)
+        if facet.kind != "tag" or bluesky_graphemes(facet.value) <= BLUESKY_MAX_TAG_GRAPHEMES
+    ]
+    facets += detect_mentions(text)
     return sorted(facets, key=lambda facet: facet.byte_start)

@@ -18,8 +18,8 @@ MAX_CLASS_LINES = 300
 # Where each third-party package may be imported (a prefix of the module's path).
 ROOMS = {
     "mastodon": ("chatbot/networks/mastodon/", "chatbot/text.py"),
-    "atproto": ("chatbot/networks/bluesky/", "chatbot/text.py"),
-    "atproto_client": ("chatbot/networks/bluesky/", "chatbot/text.py"),
+    "atproto": ("chatbot/networks/bluesky/",),
+    "atproto_client": ("chatbot/networks/bluesky/",),
     "sqlalchemy": ("chatbot/store/",),
 }
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from chatbot import cli
+from chatbot import cli, loader
 from chatbot.errors import ScriptError, Severity
 from chatbot.loader import check_paths, load_script, script_files
 from chatbot.source import MAX_SCRIPT_BYTES, parse_yaml
@@ -186,7 +186,9 @@ def test_main_prints_json_and_exits_3_on_an_internal_error(
     def broken(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("boom\nsecond line")
 
-    monkeypatch.setattr(cli.scripts, "check_paths", broken)
+    # `chatbot validate` imports check_paths when it runs (a fast start), so it is
+    # replaced where it lives.
+    monkeypatch.setattr(loader, "check_paths", broken)
     monkeypatch.setattr(sys, "argv", ["chatbot", "validate", "schedules", "--format", "json"])
     with pytest.raises(SystemExit) as exited:
         cli.main()
