@@ -16,6 +16,7 @@ logged, recorded as an event that ``chatbot status`` shows, and the bot goes on.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -26,6 +27,7 @@ from typing import TypeVar
 import structlog
 import tenacity
 from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
 
@@ -299,7 +301,8 @@ class Runner:
         for chat_id in changed:
             chat = self.store.chats.get(chat_id)
             if chat is not None and chat.state is ChatState.CANCELLED:
-                self._remove_job(chat_id)
+                with contextlib.suppress(JobLookupError):
+                    self.scheduler.remove_job(f"chat:{chat_id}")
             else:
                 self.wake(chat_id, self.clock())
 
@@ -367,10 +370,6 @@ class Runner:
             replace_existing=True,
             misfire_grace_time=None,  # the late policy decides, not APScheduler's 1 s default
         )
-
-    def _remove_job(self, chat_id: str) -> None:
-        if self.scheduler.get_job(f"chat:{chat_id}") is not None:
-            self.scheduler.remove_job(f"chat:{chat_id}")
 
     def _lock(self, chat_id: str) -> threading.Lock:
         with self._locks_lock:
