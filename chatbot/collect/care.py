@@ -25,7 +25,7 @@ from chatbot.networks.base import idempotency_key
 from chatbot.plan import PlaceholderError, render
 from chatbot.posts import PostRef, SeenPost
 from chatbot.script import ChatScript, NetworkName
-from chatbot.store import Image, PlannedUnit, Store
+from chatbot.store import OVER_STATES, Image, PlannedUnit, Store
 from chatbot.text import bluesky_facets
 
 log = structlog.get_logger("chatbot.collect.care")
@@ -72,8 +72,8 @@ class Care:
         """Record the replies and likes ``fresh`` posts earn; returns how many."""
         script = self._script_of(chat_id)
         chat = self._store.chats.get(chat_id)
-        if script is None or chat is None or not fresh:
-            return 0
+        if script is None or chat is None or not fresh or chat.state in OVER_STATES:
+            return 0  # once the chat is over, nobody is welcomed or nudged any more
         units = self._store.units.of_chat(chat_id)
         replied = {u.person for u in units if u.kind in CARE_KINDS}
         budget = MAX_REPLIES - sum(

@@ -28,6 +28,7 @@ from chatbot.run import policy
 from chatbot.run.controls import Controls
 from chatbot.script import ChatScript, NetworkName
 from chatbot.store import (
+    OVER_STATES,
     ChatRow,
     ChatState,
     CommandRow,
@@ -206,7 +207,7 @@ class CommandDesk:
             chat_id=command.chat_id,
             now=now,
         )
-        if answer and command.post is not None:
+        if answer and command.post is not None and _chat_goes_on(chat):
             kind = ReplyKind.HELP if state is CommandState.IGNORED else ReplyKind.ACK
             self._reply(command, answer, kind)
         return state
@@ -442,3 +443,8 @@ def _label(step_key: str) -> str:
     if re.fullmatch(r"q\d+", step_key):
         return step_key.upper()
     return "the " + step_key.replace("_", " ").replace("-", " ")
+
+
+def _chat_goes_on(chat: ChatRow | None) -> bool:
+    """Whether the chat is still on, so that an answer to a command in it is still news."""
+    return chat is not None and chat.state not in OVER_STATES

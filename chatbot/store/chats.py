@@ -42,14 +42,15 @@ class Chats(Repository):
             "end_at": end_at,
             "updated_at": now,
         }
-        with self._tx() as conn:
-            upsert(
+        self._racing(
+            lambda conn: upsert(
                 conn,
                 chats_table,
                 {"chat_id": chat_id},
                 values,
                 on_insert={"state": ChatState.SCHEDULED.value},
             )
+        )
 
     def get(self, chat_id: str) -> ChatRow | None:
         with self._tx() as conn:

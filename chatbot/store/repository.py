@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
+
+T = TypeVar("T")
+
+# Two replicas may insert the same row in the same instant (both plan a new chat): the
+# loser's transaction fails on the key, and is simply run again, now seeing the row.
+WRITE_RACE_RETRIES = 3
 
 
 class Repository:
@@ -20,6 +26,17 @@ class Repository:
     def _tx(self) -> Iterator[Connection]:
         with self._engine.begin() as conn:
             yield conn
+
+    def _racing(self, write: Callable[[Connection], T]) -> T:
+        """Run ``write`` in a transaction, again if another writer inserted the same key."""
+        for attempt in range(WRITE_RACE_RETRIES):
+            try:
+                with self._engine.begin() as conn:
+                    return write(conn)
+            except sa.exc.IntegrityError:
+                if attempt == WRITE_RACE_RETRIES - 1:
+                    raise
+        raise AssertionError("unreachable")
 
 
 def upsert(

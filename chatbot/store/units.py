@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any, Required, TypedDict, Unpack
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from chatbot.kinds import REPLY_KINDS, StepKind, Visibility
 from chatbot.posts import PostRef
@@ -47,7 +48,8 @@ class Units(Repository):
         Units the new plan no longer has are cancelled if they have not been posted.
         """
         wanted = {(u.step_key, u.network.value): u for u in units}
-        with self._tx() as conn:
+
+        def write(conn: Connection) -> None:
             existing = {
                 (r.step_key, r.network): r
                 for r in conn.execute(
@@ -80,9 +82,12 @@ class Units(Repository):
                     )
                 )
 
+        self._racing(write)
+
     def add(self, chat_id: str, units: Sequence[PlannedUnit], *, now: datetime) -> None:
         """Units decided at run time (the recap's posts), pending; existing ones are kept."""
-        with self._tx() as conn:
+
+        def write(conn: Connection) -> None:
             for unit in units:
                 if conn.execute(
                     sa.select(units_table.c.state).where(
@@ -95,6 +100,8 @@ class Units(Repository):
                         **_new_values(chat_id, unit), **_plan_values(unit), updated_at=now
                     )
                 )
+
+        self._racing(write)
 
     def compose(
         self,

@@ -214,8 +214,8 @@ def real_time(folder: BotFolder, args: Sequence[str]) -> tuple[str, ...]:
         path.write_text(_sped_up(path.read_text(encoding="utf-8"), speed), encoding="utf-8")
     text = folder.config_text()
     extra = ["collect_every: 1s"]
-    if "answer_tail:" not in text:
-        extra.append(f"answer_tail: {30 * 60 / speed:g}s")
+    if "answer_tail:" not in text:  # long enough for the last answers, short enough to exit
+        extra.append(f"answer_tail: {min(30 * 60 / speed, 15):g}s")
     folder.config.write_text(text.rstrip("\n") + "\n" + "\n".join(extra) + "\n", encoding="utf-8")
     return (*rest, "--exit-when-done")
 
