@@ -76,7 +76,9 @@ _SYNONYMS = {
     "favorite": "like",
 }
 _FILLER = frozenset({"please", "pls", "plz", "hey", "ok", "okay", "bot", "kindly"})
-_MENTION = re.compile(r"(?<![\w@])@[\w.\-]+(?:@[\w.\-]+)?")
+# A mention: @user, @user@domain, or @user@host:port (snac on a test machine writes its
+# host name with the port into every handle).
+_MENTION = re.compile(r"(?<![\w@])@[\w.\-]+(?:@[\w.\-]+(?::\d+)?)?")
 _TAG = re.compile(r"(?<![\w#])#\w+")
 _WORD = re.compile(r"[a-z]+(?:-[a-z]+)*|\?|\d+")
 
