@@ -21,7 +21,7 @@ import pytest
 from test_bluesky_reader import ANA, BEN, BOT, START, TAG, Chat, FakeAppView, _chat, _iso
 
 from chatbot import errors
-from chatbot.networks.base import Interacting, PostRequest
+from chatbot.networks.base import ChatThread, Interacting, PostRequest
 from chatbot.networks.bluesky.interactions import like_key
 from chatbot.networks.bluesky.messages import CHAT_PROXY, message_ref
 from chatbot.posts import PostRef
@@ -314,13 +314,29 @@ def test_a_like_is_one_record_at_a_key_of_its_post(chat: Chat) -> None:
     view = _view(chat)
     answer = view.post(ANA, f"A1: stations #{TAG}")
     ref = PostRef(NetworkName.BLUESKY, answer)  # no cid: read from the repo
-    assert chat.network.like(ref) == ref
-    assert chat.network.like(ref) == ref
+    like = chat.network.like(ref)
+    assert chat.network.like(ref) == like
+    assert like.id == f"at://{BOT['did']}/app.bsky.feed.like/{like_key(answer)}"
     [(key, record)] = list(view.repo.items())
     assert key == ("app.bsky.feed.like", like_key(answer))
     assert record["subject"] == {"uri": answer, "cid": view.posts[answer]["cid"]}
     bodies = [json.loads(c.content) for c in view.called("putRecord")]
     assert all(b["swapRecord"] is None for b in bodies) and len(bodies) == 2
+
+
+def test_a_liked_answer_stays_in_the_conversation(chat: Chat) -> None:
+    """The runner keeps the like among the bot's posts: the answer is still collected, and
+    no thread is read under a like or a direct message."""
+    view = _view(chat)
+    answer = view.post(ANA, f"A1: stations #{TAG}")
+    like = chat.network.like(PostRef(NetworkName.BLUESKY, answer, cid=view.posts[answer]["cid"]))
+    message = PostRef(NetworkName.BLUESKY, message_ref("c1", "m1"))
+    thread = chat.thread()
+    thread = ChatThread(thread.chat_id, TAG, thread.since, (*thread.bot_posts, like, message))
+    collected = chat.network.collect(thread, {})
+    assert [p.id for p in collected.posts] == [answer]
+    asked = [c.url.params["uri"] for c in view.called("getPostThread")]
+    assert like.id not in asked and message.id not in asked
 
 
 def test_a_like_key_held_by_another_posts_like_moves_on(chat: Chat) -> None:

@@ -15,7 +15,7 @@ import pytest
 from test_mastodon_reader import ANA, BEN, BOT, TAG, Chat, FakeInstance, Reply, _account, _chat
 
 from chatbot import errors
-from chatbot.networks.base import Interacting
+from chatbot.networks.base import ChatThread, Interacting
 from chatbot.posts import PostRef
 from chatbot.script import NetworkName
 
@@ -154,9 +154,23 @@ def test_like_favourites_once_however_often_asked() -> None:
     chat = _interacting()
     answer = chat.server.add(ANA, f"A1: stations #{TAG}")
     ref = PostRef(NetworkName.MASTODON, answer)
-    assert chat.network.like(ref).id == answer
-    assert chat.network.like(ref).id == answer
+    assert chat.network.like(ref) == chat.network.like(ref)
     assert chat.server.favourited == [answer]
+
+
+def test_a_liked_answer_stays_in_the_conversation() -> None:
+    """The runner keeps the like among the bot's posts: it is named apart from the status
+    (the answer is still a participant's, collected), with the status's address, and no
+    context is read under it."""
+    chat = _interacting()
+    answer = chat.server.add(ANA, f"A1: stations #{TAG}")
+    like = chat.network.like(PostRef(NetworkName.MASTODON, answer))
+    assert (like.id != answer, like.url) == (True, chat.server.statuses[int(answer)]["url"])
+    thread = chat.thread()
+    thread = ChatThread(thread.chat_id, TAG, thread.since, (*thread.bot_posts, like))
+    collected = chat.network.collect(thread, {})
+    assert [p.id for p in collected.posts] == [answer]
+    assert not [q for q in chat.server.requests if like.id in (q.url or "")]
 
 
 def test_a_post_the_server_will_not_like_is_refused() -> None:

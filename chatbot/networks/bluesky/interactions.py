@@ -28,6 +28,7 @@ from chatbot.networks.bluesky.records import field_of, split_uri
 from chatbot.networks.bluesky.session import Client
 from chatbot.networks.calls import Expected, Failure
 from chatbot.posts import PostRef
+from chatbot.script import NetworkName
 
 log = structlog.get_logger("chatbot.networks.bluesky")
 
@@ -74,7 +75,8 @@ class Interactions:
         self._clock = clock
 
     def like(self, post: PostRef) -> PostRef:
-        """Like ``post`` once, however often asked; returns the post liked."""
+        """Like ``post`` once, however often asked; returns the like (its record, whose
+        address is the post's page: the post stays a participant's, in the conversation)."""
         subject = {"uri": post.id, "cid": post.cid or self._cid(post.id)}
         record = {
             "$type": LIKE_COLLECTION,
@@ -86,7 +88,7 @@ class Interactions:
             held = None
             for _try in range(2):  # twice: the record may vanish between the two calls
                 if self._create(rkey, record):
-                    return post
+                    return self._ref(rkey, post)
                 held = self._liked_at(rkey)
                 if held is not None:
                     break
@@ -94,7 +96,7 @@ class Interactions:
                 raise errors.Transient(f"liking a post: the record at {rkey} keeps changing")
             if held == post.id:  # an earlier attempt's like
                 log.info("bluesky like already there", rkey=rkey)
-                return post
+                return self._ref(rkey, post)
             # Another post's like holds this key: the next one.
         raise errors.Rejected(
             f"every record key for this like is taken by other likes ({KEY_CANDIDATES} tried)"
@@ -117,6 +119,10 @@ class Interactions:
         except Expected:
             return None
         return str(answer.did)
+
+    def _ref(self, rkey: str, liked: PostRef) -> PostRef:
+        uri = f"at://{self._client.did()}/{LIKE_COLLECTION}/{rkey}"
+        return PostRef(NetworkName.BLUESKY, uri, liked.url)
 
     def _create(self, rkey: str, record: dict[str, Any]) -> bool:
         """Create the like at ``rkey``; False if a record is already there."""

@@ -310,6 +310,8 @@ class BlueskySources:
 
     def replies(self, ref: PostRef) -> Replies[Any] | None:
         """The thread under a bot post, at any depth; the posts near its top are covered."""
+        if "/app.bsky.feed.post/" not in ref.id:
+            return Replies()  # a like (or a direct message): no thread under it
         get_thread = self._client.sdk.app.bsky.feed.get_post_thread
         try:
             answer = self._client(

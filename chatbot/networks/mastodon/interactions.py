@@ -26,11 +26,24 @@ from chatbot.networks.mastodon.calls import Client
 from chatbot.networks.mastodon.reading import full_handle
 from chatbot.networks.mastodon.statuses import status_ref
 from chatbot.posts import PostRef
+from chatbot.script import NetworkName
 
 log = structlog.get_logger("chatbot.networks.mastodon")
 
 # Accounts a search may answer for one handle; the exact one is among the first few.
 SEARCH_LIMIT = 5
+FAVOURITE = "favourite:"
+
+
+def favourite_ref(liked: PostRef) -> PostRef:
+    """The bot's favourite of ``liked``: a favourite has no id of its own, and the runner
+    keeps what it made among the bot's posts, so it is named apart from the status (which
+    stays a participant's post, in the conversation); its address is the status's."""
+    return PostRef(NetworkName.MASTODON, f"{FAVOURITE}{liked.id}", liked.url)
+
+
+def is_favourite(ref: PostRef) -> bool:
+    return ref.id.startswith(FAVOURITE)
 
 
 def not_found(failure: Failure) -> bool:
@@ -53,11 +66,12 @@ class Interactions:
         self._domain = domain
 
     def like(self, post: PostRef) -> PostRef:
-        """Favourite ``post`` (once, however often asked); the post liked."""
+        """Favourite ``post`` (once, however often asked); the favourite, as
+        :func:`favourite_ref` names it."""
         status = self._client(
             "liking a post", partial(self._client.api.status_favourite, post.id), posting=True
         )
-        return status_ref(status) if status else post
+        return favourite_ref(status_ref(status) if status else post)
 
     def resolve(self, handle: str) -> str | None:
         """The id on this instance of the account ``handle`` names exactly, or None."""

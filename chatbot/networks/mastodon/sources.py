@@ -30,6 +30,7 @@ from chatbot.networks.base import ChatThread
 from chatbot.networks.calls import Expected
 from chatbot.networks.mastodon import paging
 from chatbot.networks.mastodon.calls import Client, gone
+from chatbot.networks.mastodon.interactions import is_favourite
 from chatbot.networks.mastodon.paging import PAGE_SIZE, created
 from chatbot.networks.mastodon.reading import readable, seen_status
 from chatbot.networks.mastodon.server import Server
@@ -145,6 +146,8 @@ class MastodonSources:
 
     def replies(self, ref: PostRef) -> Replies[Any] | None:
         """The context of a bot post: its descendants, with or without the hashtag."""
+        if is_favourite(ref):
+            return Replies()  # a like, not a post: nothing replies to it
         try:
             context = self._client(
                 "reading the replies to the chat",
