@@ -318,3 +318,25 @@ def test_a_first_timer_gets_one_reply_and_a_kill_mid_chat_sends_nothing_twice(
     assert snapshot(folder, chat_id).participants[shy.name] == opt_out
     people = {p.parent for p in held} - {None, *posted}
     assert people == {mine[0].id}, "no reply to anyone else: not the one who opted out"
+
+
+def test_check_finds_every_host_and_names_the_one_without_an_account(
+    venue: Venue, tmp_path: Any, bots: BotRunner
+) -> None:
+    """`chatbot check` looks up each host the script names on the real server: the real ones
+    are found, a lookalike's handle that names no account is a problem (exit 1), in one
+    whole sentence naming the person, the handle and the script, with a fix."""
+    folder = venue.bot(tmp_path / "bot")
+    host, coach = venue.person("host"), venue.person("coach")
+    ghost = handle(venue, coach).replace(coach.name, f"{coach.name}x")
+    hosts = _hosts(venue, host, coach) + f'guest:\n  name: Ghost\n  {venue.network}: "{ghost}"\n'
+    folder.write_script("comod.yaml", _script(venue, venue.tag(), hosts, ""))
+    code, out = bots.call(folder, "check", "--config", str(folder.config))
+    assert code == 1, out
+    assert "2 host(s) named in the chat scripts have an account here." in out
+    assert (
+        f"problem  The guest Ghost ({ghost}) of comod.yaml names no account on "
+        f"{'Mastodon' if venue.network == 'mastodon' else 'Bluesky'}, so their commands to "
+        "the bot would be refused."
+    ) in out
+    assert "fix: Check the handle against the person's profile" in out
