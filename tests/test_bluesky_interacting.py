@@ -240,6 +240,15 @@ def test_direct_messages_are_read_once_from_the_cursor(chat: Chat) -> None:
     assert [p.id for p in round3.to_bot] == [message_ref("c1", later)]
 
 
+def test_conversations_quiet_since_before_the_chat_are_not_read(chat: Chat) -> None:
+    """An account's old conversations: listed, never opened."""
+    view = _view(chat)
+    view.message("old", BEN, "hello from last year", _at(-60 * 24 * 300))
+    view.message("c1", COACH, "pause", _at(1))
+    assert [p.text for p in chat.collect().to_bot] == ["pause"]
+    assert [c.url.params["convoId"] for c in view.called("getMessages")] == ["c1"]
+
+
 @pytest.mark.parametrize(
     ("status", "error", "message"),
     [

@@ -108,7 +108,7 @@ class DirectMessages:
             return [], {}
         before = _revs(cursors.get(CURSOR))
         try:
-            convos = self._convos(before)
+            convos = self._convos(before, thread.since)
         except Expected as exc:
             self._close(exc.failure)
             return [], {}
@@ -118,8 +118,6 @@ class DirectMessages:
         revs = dict(before)
         for convo in convos:
             convo_id, rev = str(_get(convo, "id")), str(_get(convo, "rev") or "")
-            if rev and rev <= before.get(convo_id, ""):
-                continue
             members = {str(_get(m, "did")): m for m in _get(convo, "members") or []}
             # The conversation's rev moves with every event in it (a message, a reaction):
             # kept, so an unchanged conversation is not read again.
@@ -132,8 +130,9 @@ class DirectMessages:
         found.sort(key=lambda item: (item[1].created_at, item[0]))
         return [post for _rev, post in found], ({CURSOR: _dump(revs)} if revs else {})
 
-    def _convos(self, before: Mapping[str, str]) -> list[Any]:
-        """The conversations, most recent first, down to the first one not moved since."""
+    def _convos(self, before: Mapping[str, str], since: datetime) -> list[Any]:
+        """The conversations with news, most recent first: down to the first one that has
+        not moved since the cursor, or whose last message is older than the chat."""
         listing = self._client.sdk.chat.bsky.convo.list_convos
         convos: list[Any] = []
         cursor: str | None = None
@@ -145,10 +144,10 @@ class DirectMessages:
                 expect=not_offered,
             )
             page = list(answer.convos)
-            convos += page
-            still = [c for c in page if str(_get(c, "rev")) > before.get(str(_get(c, "id")), "")]
+            news = [c for c in page if _moved(c, before) and not _older(c, since)]
+            convos += news
             cursor = answer.cursor
-            if not cursor or not page or len(still) < len(page):
+            if not cursor or not page or len(news) < len(page):
                 break
         return convos
 
@@ -243,6 +242,17 @@ class DirectMessages:
             if not cursor or not answer.messages:
                 return None
         return None
+
+
+def _moved(convo: Any, before: Mapping[str, str]) -> bool:
+    return str(_get(convo, "rev")) > before.get(str(_get(convo, "id")), "")
+
+
+def _older(convo: Any, since: datetime) -> bool:
+    """Whether a conversation's last message was sent before ``since`` (the chat's start)."""
+    last = _get(convo, "last_message")
+    sent = as_utc(_get(last, "sent_at") or _get(last, "sentAt")) if last is not None else None
+    return sent is not None and sent < since
 
 
 def _after(message: Any, after_rev: str, since: datetime) -> bool:
