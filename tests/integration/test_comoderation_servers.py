@@ -174,7 +174,7 @@ def test_hosts_command_the_chat_and_lookalikes_are_refused(
     extend = command(venue, coach, "extend 5", direct=direct)
     status = command(venue, host, "status", reply_to=q1)
     venue.settle()
-    like = command(venue, coach, "like", reply_to=answer)
+    like = command(venue, coach, "like", reply_to=answer)  # public: it replies to the answer
     refused = [command(venue, person, "end") for person in impostors.values()]
     if differences.no_quotes:
         refused.append(command(venue, quoter, "status, as the host said", reply_to=status))
@@ -254,6 +254,11 @@ def test_hosts_command_the_chat_and_lookalikes_are_refused(
     assert any("Paused. Q2 waits until you say resume." in text for text in reached), reached
     for impostor in impostors.values():
         assert told(venue, impostor) == []
+    stored = {p.post_id for p in snapshot(folder, chat_id).posts}
+    privately = [extend, pause, resume, skip, end] if direct else []
+    assert not {r.id for r in privately} & stored, "a direct message never joins the chat"
+    if differences.no_direct:  # the bot asked for its direct messages and was told no
+        assert "bluesky direct messages not offered; commands come by mention" in (process.events())
 
 
 def test_a_first_timer_gets_one_reply_and_a_kill_mid_chat_sends_nothing_twice(
