@@ -164,6 +164,7 @@ def test_hosts_command_the_chat_and_lookalikes_are_refused(
 
     # extend 5 (direct), status (a reply in the thread), like (a reply to an answer); the
     # lookalikes, and a quote of the host's command by someone else.
+    # A reply under Q1: snac likes only what reached the bot (likes_delivered_only).
     answer = ana.post("A1: stations", reply_to=q1)
     venue.settle()
     direct = not differences.no_direct
