@@ -2,8 +2,10 @@
 
 For each account, every read a chat needs, once: which server it is, the bot's
 own account and the domain of its handles, the length limit, the bot mark,
-the notifications and a thread's replies; then each chat's hashtag, and every
-chat script against the real limits. A read that fails is a problem (the check
+the notifications and a thread's replies; then each chat's hashtag, every
+chat script against the real limits, and the hosts each script names (its
+moderators, co-moderators and guest): a handle that names no account would
+leave that person's commands refused. A read that fails is a problem (the check
 exits 1); a fact the bot had to assume is a warning that says so. Every line is
 a whole sentence, and a fix names what to do on that kind of server.
 """
@@ -17,10 +19,11 @@ from typing import Literal, TypeVar
 
 from chatbot.config import LoadedConfig
 from chatbot.errors import AuthFailed, NetworkError
-from chatbot.loader import check_paths
+from chatbot.loader import LoadedScript, check_paths
 from chatbot.networks.base import CheckableNetwork as CheckableNetwork  # re-exported for cli
-from chatbot.networks.base import ServerFacts
-from chatbot.script import NetworkName
+from chatbot.networks.base import Interacting, ServerFacts
+from chatbot.run.authority import handle_on
+from chatbot.script import ChatScript, NetworkName, Person
 from chatbot.text import BLUESKY_MAX_GRAPHEMES, Limits
 
 Level = Literal["ok", "note", "warning", "problem"]
@@ -56,6 +59,15 @@ BOT_HINTS = {
     'rkey: self), add labels {"$type": "com.atproto.label.defs#selfLabels", "values": '
     '[{"val": "bot"}]} to it, and write it back with com.atproto.repo.putRecord (same repo, '
     "collection and rkey) so the display name and avatar stay.",
+}
+
+
+# What to do about a host's handle that names no account, by network.
+HANDLE_HINTS = {
+    NetworkName.MASTODON: "Check the handle against the person's profile page: it is "
+    "@user@instance.example, with the server their account is on",
+    NetworkName.BLUESKY: "Check the handle against the person's profile (name.bsky.social, or "
+    "their own domain), or write their DID (did:plc:...), which never changes",
 }
 
 
@@ -406,3 +418,63 @@ def _check_scripts(
                 report.add(
                     "ok", feed_section, f"The #{tag} timeline can be read ({count} recent post(s))"
                 )
+    _check_hosts(report, loaded, result.scripts, working)
+
+
+def _hosts(script: ChatScript) -> list[tuple[str, Person]]:
+    """The people a script gives the right to command its chats, with their role."""
+    return [
+        *(("moderator", p) for p in script.moderators),
+        *(("co-moderator", p) for p in script.co_moderators),
+        *([("guest", script.guest)] if script.guest else []),
+    ]
+
+
+def _check_hosts(
+    report: CheckReport,
+    loaded: LoadedConfig,
+    scripts: list[LoadedScript],
+    working: Mapping[NetworkName, CheckableNetwork],
+) -> None:
+    """Each host's handle, on each account that works, names an account: else their commands
+    would be refused (by account, never by name) and nobody would know why."""
+    for name, network in working.items():
+        if not isinstance(network, Interacting):
+            continue
+        section = section_of(loaded, name)
+        looked_up: dict[str, str | NetworkError | None] = {}
+        found = 0
+        for loaded_script in scripts:
+            for role, person in _hosts(loaded_script.script):
+                handle = handle_on(person, name)
+                if not handle:
+                    continue
+                if handle not in looked_up:
+                    try:
+                        looked_up[handle] = network.resolve(handle)
+                    except NetworkError as exc:
+                        looked_up[handle] = exc
+                answer = looked_up[handle]
+                who = f"The {role} {person.name} ({handle}) of {loaded_script.path.name}"
+                if isinstance(answer, NetworkError):
+                    report.add(
+                        "problem",
+                        section,
+                        f"{who} could not be looked up, so their commands may be refused: {answer}",
+                        "Run the check again; if it keeps failing, check the account's access",
+                    )
+                elif answer is None:
+                    report.add(
+                        "problem",
+                        section,
+                        f"{who} names no account on {TITLES.get(name, name.value)}, so their "
+                        "commands to the bot would be refused",
+                        f"{HANDLE_HINTS.get(name, 'Check the handle')}, and correct it in "
+                        f"{loaded_script.path.name}",
+                    )
+                else:
+                    found += 1
+        if found:
+            report.add(
+                "ok", section, f"{found} host(s) named in the chat scripts have an account here"
+            )

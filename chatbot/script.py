@@ -32,8 +32,11 @@ from chatbot.scriptvalues import (
 SCHEMA_URL = "../chatbot/schema/chat-script.schema.json"
 
 _HASHTAG = re.compile(r"^[^\s#]+$")
+# A domain, or a host with a port (a server on a test machine: snac's handles carry
+# its host name, "127.0.0.1:8001"; mastodon-mock's, "localhost:3000").
 _MASTODON_ACCOUNT = re.compile(
-    r"^@?(?P<user>[A-Za-z0-9_]+)@(?P<domain>[A-Za-z0-9.-]+\.[A-Za-z]{2,})$"
+    r"^@?(?P<user>[A-Za-z0-9_]+)@(?P<domain>[A-Za-z0-9.-]+\.[A-Za-z]{2,}"
+    r"|(?:localhost|\d{1,3}(?:\.\d{1,3}){3}):\d{1,5})$"
 )
 _BLUESKY_HANDLE = re.compile(
     r"^@?(?:did:(?:plc|web):[A-Za-z0-9.:%-]+|(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,})$"

@@ -16,8 +16,16 @@ import threading
 
 import structlog
 
+from chatbot.errors import Rejected
 from chatbot.networks import connect as connecting
-from chatbot.networks.base import ChatThread, Collected, Network, PostRequest, Reader
+from chatbot.networks.base import (
+    ChatThread,
+    Collected,
+    Interacting,
+    Network,
+    PostRequest,
+    Reader,
+)
 from chatbot.posts import PostRef
 from chatbot.script import NetworkName
 from chatbot.text import Limits
@@ -53,6 +61,14 @@ class HoldAfterPost:
         if not isinstance(self._inner, Reader):
             return Collected()
         return self._inner.collect(thread, cursors)
+
+    def like(self, post: PostRef) -> PostRef:
+        if not isinstance(self._inner, Interacting):
+            raise Rejected(f"liking posts is not possible on {self.name.value}")
+        return self._inner.like(post)
+
+    def resolve(self, handle: str) -> str | None:
+        return self._inner.resolve(handle) if isinstance(self._inner, Interacting) else None
 
     def close(self) -> None:
         self._inner.close()

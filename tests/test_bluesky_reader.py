@@ -71,6 +71,7 @@ class FakeAppView:
     page_size: int | None = None  # searchPosts: pages shorter than the limit asked for
     honour_since: bool = True  # searchPosts: False answers older posts too
     count: int = 0
+    bios: dict[str, dict[str, str]] = field(default_factory=dict)  # did -> {description: ...}
 
     # --- what people do -------------------------------------------------------------------
 
@@ -177,7 +178,17 @@ class FakeAppView:
             return httpx.Response(
                 200, json={"posts": [self.posts[u] for u in uris if u in self.posts]}
             )
+        if method == "app.bsky.actor.getProfiles":
+            return httpx.Response(200, json={"profiles": self._profiles(params.get_list("actors"))})
         return httpx.Response(501, json={"error": "MethodNotImplemented", "message": method})
+
+    def _profiles(self, dids: list[str]) -> list[dict[str, Any]]:
+        authors = {p["author"]["did"]: p["author"] for p in self.posts.values()}
+        return [
+            {"did": did, "handle": authors[did]["handle"], **self.bios.get(did, {})}
+            for did in dids
+            if did in authors
+        ]
 
     def _search(self, params: httpx.QueryParams) -> dict[str, Any]:
         wanted = params["q"].lower()
@@ -251,8 +262,9 @@ def chat(tmp_path: Path) -> Chat:
     return _chat(tmp_path)
 
 
-def _chat(tmp_path: Path, sweep_every: int = 8) -> Chat:
-    view = FakeAppView()
+def _chat(tmp_path: Path, sweep_every: int = 8, view: FakeAppView | None = None) -> Chat:
+    """The chat on ``view`` (a new fake AppView if None), read by a real network."""
+    view = view if view is not None else FakeAppView()
     clock = FakeClock(START + timedelta(hours=1))
     network = BlueskyNetwork(
         service="https://pds.example",

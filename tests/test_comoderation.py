@@ -14,7 +14,7 @@ from chatbot.config import LatePolicy
 from chatbot.networks.local import LocalNetwork
 from chatbot.run.commands import Command, parse
 from chatbot.run.runner import Runner
-from chatbot.script import NetworkName
+from chatbot.script import NetworkName, Person
 from chatbot.store import BOT_AUTHOR, CommandState, Store, UnitState
 from chatbot.testing import FakeClock
 
@@ -58,11 +58,18 @@ SCRIPT = """\
         ("@chatbot follow up 2", Command("followup", 2)),
         ("@chatbot followup Q2", Command("followup", 2)),
         ("\uff30\uff41\uff55\uff53\uff45 @chatbot", Command("pause")),  # full-width "Pause"
+        ("@chatbot@127.0.0.1:8001 pause", Command("pause")),  # snac's handles carry the port
     ],
 )
 def test_the_forms_people_type_are_understood(text: str, command: Command) -> None:
     """Case, a leading ! or /, the hashtag and the bot's handle anywhere, filler words."""
     assert parse(text) == command
+
+
+@pytest.mark.parametrize("handle", ["@coach@127.0.0.1:8001", "@coach@localhost:3000"])
+def test_a_host_on_a_test_server_is_named_with_its_port(handle: str) -> None:
+    """snac's and mastodon-mock's handles carry host and port; a script can name them."""
+    assert Person(name="Coach", mastodon=handle).mastodon == handle
 
 
 @pytest.mark.parametrize("text", ["Thanks @chatbot!", "@chatbot A1: stations", "great chat"])
@@ -301,3 +308,19 @@ def test_a_reply_waiting_to_be_sent_survives_a_replan(harness: Harness) -> None:
     harness.runner.sync()
     harness.at(8.5)
     assert len(harness.bot_replies(to="newbie")) == 1
+
+
+def test_an_answer_whose_wake_up_was_lost_is_woken_again(harness: Harness) -> None:
+    """The chat's job may book its next step over the wake-up of an answer recorded while it
+    ran: the command job wakes every chat with an answer due and unsent."""
+    harness.say("host", "@chatbot status")
+    harness.runner.collect(CHAT)
+    harness.runner.apply_commands()  # the answer is recorded and, say, its wake-up lost
+    woken: list[str] = []
+    harness.runner.desk._wake = lambda chat_id, _at: woken.append(chat_id)
+    harness.runner.apply_commands()
+    assert woken == [CHAT]
+    harness.at(7)  # posted: nothing left to wake
+    woken.clear()
+    harness.runner.apply_commands()
+    assert woken == []

@@ -27,7 +27,7 @@ from chatbot import errors
 from chatbot.kinds import Visibility
 from chatbot.networks.base import Attachment, PostRequest
 from chatbot.networks.mastodon import MastodonNetwork
-from chatbot.networks.mastodon.statuses import comparable
+from chatbot.networks.mastodon.statuses import comparable, local_mentions
 from chatbot.posts import PostRef
 from chatbot.script import NetworkName
 
@@ -450,6 +450,33 @@ def test_comparable_ignores_whitespace_and_mention_domains() -> None:
     """Mastodon shows @user@domain as @user and collapses whitespace."""
     assert comparable("Hi  @host@mastodon.social\n#BLchat") == comparable("Hi @host #BLchat")
     assert comparable("mail me: a@b.org") == "mail me: a@b.org"
+
+
+def test_local_accounts_are_mentioned_by_their_bare_name(
+    instance: FakeInstance, make: NetworkFactory
+) -> None:
+    """@coach@mastodon.example on mastodon.example is posted as @coach (every server reads it
+    so; mastodon-mock notifies no one for its own domain); other servers' handles stay."""
+    make().post(_request(text="@coach@Mastodon.example Paused. cc @ana@other.example"))
+    assert _form(instance.requests[-1])["status"] == ["@coach Paused. cc @ana@other.example"]
+    assert local_mentions("@coach@127.0.0.1:8001 hi", "127.0.0.1:8001") == "@coach hi"
+    assert local_mentions("@coach@127.0.0.1:80011 hi", "127.0.0.1:8001") == (
+        "@coach@127.0.0.1:80011 hi"
+    )
+
+
+def test_find_looks_among_the_parents_replies_for_a_private_answer(
+    instance: FakeInstance, make: NetworkFactory
+) -> None:
+    """snac leaves a direct (private) status out of its author's statuses: a retry of an
+    answer to a command finds it in the command's context instead of sending it twice."""
+    answer = {**_status("55", "<p>@coach Paused.</p>", "42", NOW), "visibility": "private"}
+    instance.faults["/api/v1/statuses/42/context"] = [
+        (200, {"ancestors": [], "descendants": [answer]}, {})
+    ]
+    parent = PostRef(NetworkName.MASTODON, "42")
+    found = make().find(_request(text="@coach@mastodon.example Paused.", parent=parent))
+    assert found is not None and found.id == "55"
 
 
 def test_token_never_logged(

@@ -260,8 +260,11 @@ class Chat:
         return self.network.collect(self.thread(), dict(cursors or {}))
 
 
-def _chat(*, sweep_every: int = 8, extra: FakeInstance | None = None) -> Chat:
-    server = FakeInstance()
+def _chat(
+    *, sweep_every: int = 8, extra: FakeInstance | None = None, server: FakeInstance | None = None
+) -> Chat:
+    """The chat on ``server`` (a new fake instance if None), read by a real network."""
+    server = server if server is not None else FakeInstance()
     clock = FakeClock(START + timedelta(hours=1))
     session = requests.Session()
     session.mount(INSTANCE, server)

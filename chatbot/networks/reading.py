@@ -20,7 +20,11 @@ for every network:
    under the hashtag) and not seen now is deleted only when the network says it
    is gone; otherwise it is only out of sight (its parent was deleted, its
    hashtag edited away) and returned as it is;
-4. remember the posts seen, in the cursors, beside where each source resumes.
+4. remember the posts seen, in the cursors, beside where each source resumes;
+5. the posts addressed to the bot (mentions, direct messages: where co-moderators'
+   commands come from), oldest first, each once: a source may read the same
+   notification again in the next round (an overlap by time), so the ids handed
+   over are remembered in the ``to_bot`` cursor.
 
 Any error raises before a cursor is returned, so a failed round is read again
 from the same cursors and loses nothing. :func:`follow` is the one paging loop.
@@ -29,6 +33,7 @@ from the same cursors and loses nothing. :func:`follow` is the one paging loop.
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -49,6 +54,8 @@ C = TypeVar("C")  # where a page starts (an id, an opaque cursor, the page befor
 SWEEP_ROUNDS = 8
 # The cursor that remembers the posts seen in the chat's threads.
 THREADS = "threads"
+# The cursor that remembers the posts addressed to the bot handed over last round.
+TO_BOT = "to_bot"
 
 
 # --- paging ---------------------------------------------------------------------------------
@@ -164,6 +171,16 @@ def as_utc(value: Any) -> datetime | None:
     return value.astimezone(UTC)
 
 
+# The #nobot convention (and its variants) in a profile's bio, on any network.
+OPT_OUT_TAG = re.compile(r"#(nobots?|noindex)\b", re.IGNORECASE)
+
+
+def opt_out_in(profile: str) -> str:
+    """Why a profile's text opts its person out of bots ("#nobot in the profile"), or ""."""
+    found = OPT_OUT_TAG.search(profile)
+    return f"#{found.group(1).lower()} in the profile" if found else ""
+
+
 def id_order(value: str) -> tuple[int, str]:
     """A sort key for server ids: numbers by value (Mastodon), same-length ULIDs by text."""
     return len(value), value
@@ -178,6 +195,9 @@ class Found(Generic[T]):
 
     items: Sequence[T] = ()
     cursors: dict[str, str] = field(default_factory=dict)
+    # Posts addressed to the bot, oldest first, whatever their visibility (a direct
+    # message is among them and not among ``items``' readable posts).
+    addressed: Sequence[T] = ()
 
 
 @dataclass(frozen=True)
@@ -284,6 +304,7 @@ class CollectionRound(Generic[T]):
         tagged_after = tag_now if sweep else {**known_tagged, **tag_now}
 
         posts = [post for item in kept.values() if (post := sources.seen(item)) is not None]
+        to_bot, to_bot_cursor = self._addressed(notified.addressed, cursors, bot_ids, me)
         return Collected(
             posts=tuple(posts),
             deleted=tuple(deleted.values()),
@@ -294,5 +315,25 @@ class CollectionRound(Generic[T]):
                 sources.tagged_key: remember(
                     {i: u for i, u in tagged_after.items() if i not in deleted}
                 ),
+                **to_bot_cursor,
             },
+            to_bot=tuple(to_bot),
         )
+
+    def _addressed(
+        self, items: Iterable[T], cursors: Mapping[str, str], bot_ids: set[str], me: str
+    ) -> tuple[list[SeenPost], dict[str, str]]:
+        """The posts addressed to the bot not handed over before, oldest first, and the cursor
+        that remembers this round's (a later round reads back no further than this one)."""
+        sources = self.sources
+        before = remembered(cursors, TO_BOT)
+        now: dict[str, str] = {}
+        fresh: list[SeenPost] = []
+        for item in items:
+            post_id, uri = sources.key(item)
+            if post_id in bot_ids or post_id in now or sources.author(item) == me:
+                continue
+            now[post_id] = uri
+            if post_id not in before and (post := sources.seen(item)) is not None:
+                fresh.append(post)
+        return fresh, ({TO_BOT: remember(now)} if now or before else {})

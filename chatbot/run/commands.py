@@ -55,6 +55,10 @@ VERBS = (
     "like",
     "help",
 )
+# The desk's own posts: answers to commands, likes and follow-ups on request.
+DESK_KINDS = frozenset(
+    {ReplyKind.ACK.value, ReplyKind.HELP.value, ReplyKind.LIKE.value, ReplyKind.FOLLOWUP.value}
+)
 # A command acts on a chat that is running, or about to start (a guest runs late).
 BEFORE_START = timedelta(hours=2)
 HELP = (
@@ -77,7 +81,9 @@ _SYNONYMS = {
     "favorite": "like",
 }
 _FILLER = frozenset({"please", "pls", "plz", "hey", "ok", "okay", "bot", "kindly"})
-_MENTION = re.compile(r"(?<![\w@])@[\w.\-]+(?:@[\w.\-]+)?")
+# A mention: @user, @user@domain, or @user@host:port (snac on a test machine writes its
+# host name with the port into every handle).
+_MENTION = re.compile(r"(?<![\w@])@[\w.\-]+(?:@[\w.\-]+(?::\d+)?)?")
 _TAG = re.compile(r"(?<![\w#])#\w+")
 _WORD = re.compile(r"[a-z]+(?:-[a-z]+)*|\?|\d+")
 
@@ -180,10 +186,31 @@ class CommandDesk:
                 )
 
     def apply_waiting(self, holds: Callable[[str], bool]) -> None:
-        """Apply every waiting command of the chats ``holds`` says this replica acts for."""
+        """Apply every waiting command of the chats ``holds`` says this replica acts for, and
+        wake the chats whose answers are due and still unsent."""
         for command in self._store.commands.waiting():
             if holds(command.chat_id):
                 self.handle(command)
+        self._wake_unsent(holds)
+
+    def _wake_unsent(self, holds: Callable[[str], bool]) -> None:
+        """An answer recorded while the chat's job was already running (the control it answers
+        woke it) can lose its wake-up: that job books its next one when it ends, for the
+        chat's next step, and a chat has one booking. Seen on snac: a skip answered 20
+        minutes late. Every answer due and unsent is woken again here, within seconds."""
+        now = self._clock()
+        running = [c.chat_id for c in self._store.chats.list([ChatState.RUNNING])]
+        unsent = {
+            unit.chat_id
+            for unit in self._store.units.waiting(running)
+            if unit.kind in DESK_KINDS
+            and unit.state is UnitState.PENDING
+            and unit.planned_at <= now
+            and (unit.retry_at is None or unit.retry_at <= now)
+        }
+        for chat_id in sorted(unsent):
+            if holds(chat_id):
+                self._wake(chat_id, now)
 
     def handle(self, command: CommandRow) -> CommandState:
         """Apply one command (or refuse or ignore it) and record what came of it."""

@@ -641,6 +641,33 @@ class AtprotoNetwork(_Managed):
 # --- Mastodon ----------------------------------------------------------------------
 
 
+# Accounts of other servers that mastodon-mock is seeded with (user name -> domain): the
+# mock makes local accounts at run time, remote ones only from its seed at start.
+REMOTE_ACCOUNTS = {"twin": "elsewhere.example"}
+
+
+def _remote_token(username: str) -> str:
+    return f"remote-{username}-token"  # a throwaway token of a loopback mock server
+
+
+def _mastodon_seed() -> str:
+    """mastodon-mock's seed as TOML: its default account, and ``REMOTE_ACCOUNTS``."""
+    lines = [
+        "[[seed.accounts]]",
+        'username = "testuser"',
+        'display_name = "Test User"',
+        'access_token = "mock_token"',
+    ]
+    for username, domain in REMOTE_ACCOUNTS.items():
+        lines += [
+            "[[seed.accounts]]",
+            f'username = "{username}"',
+            f'domain = "{domain}"',
+            f'access_token = "{_remote_token(username)}"',
+        ]
+    return "\n".join(lines) + "\n"
+
+
 class MastodonServer(_Managed):
     """The mastodon-mock Mastodon API server, in its own process on loopback.
 
@@ -670,7 +697,7 @@ class MastodonServer(_Managed):
             # Its own config file, so a [tool.mastodon_mock] table in some
             # pyproject.toml in the working folder cannot change it.
             config = self.dir / "mastodon_mock.toml"
-            config.write_text('[database]\npath = ":memory:"\n')
+            config.write_text('[database]\npath = ":memory:"\n' + _mastodon_seed())
             for _attempt in range(3):
                 self.port = _free_port()
                 self.api_base_url = f"http://{self.host}:{self.port}"
@@ -713,6 +740,17 @@ class MastodonServer(_Managed):
         if self._proc is None:
             raise ServerError("MastodonServer is not started")
         return _http_json(method, f"{self.api_base_url}/api/v1/_mock/{path}", body)
+
+    def remote_account(self, username: str) -> tuple[str, str, str]:
+        """A seeded account of another server (``REMOTE_ACCOUNTS``), with a token so that it
+        can post here as if it had federated in: (account_id, access_token, domain)."""
+        domain = REMOTE_ACCOUNTS[username]
+        me = _http_json(
+            "GET",
+            f"{self.api_base_url}/api/v1/accounts/verify_credentials",
+            headers={"Authorization": f"Bearer {_remote_token(username)}"},
+        )
+        return str(me["id"]), _remote_token(username), domain
 
     def create_account(
         self, username: str | None = None, *, display_name: str | None = None

@@ -12,8 +12,13 @@ and the chat's conversation read back (hashtag search, threads, notifications).
 - :mod:`~chatbot.networks.bluesky.reading`: post views as the conversation sees
   them (opt-out labels included), and the search, notification and thread
   sources of the shared collection round;
+- :mod:`~chatbot.networks.bluesky.messages`: direct messages, where the
+  account's service offers them (commands from co-moderators, and the answers);
+- :mod:`~chatbot.networks.bluesky.interactions`: likes made once, and handles
+  resolved to DIDs;
+- :mod:`~chatbot.networks.bluesky.profiles`: ``#nobot`` in a profile's description;
 - :mod:`~chatbot.networks.bluesky.network`: :class:`BlueskyNetwork`, all of it
-  behind the Network and Reader Protocols.
+  behind the Network, Reader and Interacting Protocols.
 
 This package is the only place (with :mod:`chatbot.text`, for the length and
 facet rules) that imports atproto.

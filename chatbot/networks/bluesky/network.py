@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +21,9 @@ from chatbot.networks.base import (
     ThreadCheck,
 )
 from chatbot.networks.bluesky.calls import REQUEST_TIMEOUT
+from chatbot.networks.bluesky.interactions import Interactions
+from chatbot.networks.bluesky.messages import DirectMessages, is_message
+from chatbot.networks.bluesky.profiles import Profiles
 from chatbot.networks.bluesky.reading import NOTIFICATION_REASONS, BlueskySources, post_url
 from chatbot.networks.bluesky.records import Records
 from chatbot.networks.bluesky.session import Client
@@ -68,6 +72,9 @@ class BlueskyNetwork:
         self._records = Records(self._client, clock=clock)
         self._sources = BlueskySources(self._client)
         self._round = CollectionRound(self._sources, sweep_every=sweep_every)
+        self._interactions = Interactions(self._client, clock=clock)
+        self._messages = DirectMessages(self._client, clock=clock)
+        self._profiles = Profiles(self._client, clock=clock)
 
     @property
     def session_file(self) -> Path:
@@ -86,9 +93,14 @@ class BlueskyNetwork:
         return Limits()
 
     def post(self, request: PostRequest) -> PostRef:
+        """A post made once; an answer to a direct message is a message in its conversation."""
+        if request.parent is not None and is_message(request.parent.id):
+            return self._messages.send(request)
         return self._records.post(request)
 
     def find(self, request: PostRequest) -> PostRef | None:
+        if request.parent is not None and is_message(request.parent.id):
+            return self._messages.find(request)
         return self._records.find(request)
 
     def close(self) -> None:
@@ -101,9 +113,32 @@ class BlueskyNetwork:
 
         Cursors: ``search`` and ``notifications`` (the newest indexedAt read
         there, ISO 8601), ``threads`` and ``searched`` (the uris seen in the
-        chat's threads and under its hashtag, to notice deletions).
+        chat's threads and under its hashtag, to notice deletions), ``to_bot``
+        (the mentions handed over last round), ``dms`` (the newest message read in
+        each direct conversation, where the service offers direct messages).
+        ``to_bot`` holds the mentions, the replies that name the bot, and the
+        direct messages (which never reach ``posts``), oldest first; every author
+        carries the opt-out of their profile's description.
         """
-        return self._round(thread, cursors)
+        collected = self._round(thread, cursors)
+        if thread.bot_posts:
+            messages, moved = self._messages.read(thread, cursors)
+            collected = dataclasses.replace(
+                collected,
+                cursors={**collected.cursors, **moved},
+                to_bot=collected.to_bot + tuple(messages),
+            )
+        return self._profiles.mark(collected)
+
+    # --- likes and identities: the Interacting Protocol -----------------------------------
+
+    def like(self, post: PostRef) -> PostRef:
+        """Like ``post`` once (see :mod:`~chatbot.networks.bluesky.interactions`)."""
+        return self._interactions.like(post)
+
+    def resolve(self, handle: str) -> str | None:
+        """The DID of ``handle`` (a DID is its own); None if it names no account."""
+        return self._interactions.resolve(handle)
 
     # --- for `chatbot check` --------------------------------------------------------------
 

@@ -46,6 +46,9 @@ SEARCH_OVERLAP = timedelta(minutes=5)
 # The notifications that bring posts of a chat (a reply that also mentions the
 # bot arrives once, as a mention).
 NOTIFICATION_REASONS = ("reply", "mention", "quote")
+# The notifications of posts addressed to the bot: a mention, and a reply that names
+# the bot in its text (a client may file it as a reply).
+ADDRESSED_REASONS = frozenset({"mention", "reply"})
 # A profile self-label asking that the account's content not be shown to
 # logged-out viewers: a public transcript leaves such a person out.
 NO_UNAUTHENTICATED = "!no-unauthenticated"
@@ -110,7 +113,8 @@ def seen_post(view: Any) -> SeenPost:
     created = as_utc(_get(record, "created_at", "createdAt")) or indexed
     if created is None:
         raise ValueError(f"post {uri} has no time")
-    parent = _get(_get(record, "reply"), "parent")
+    reply = _get(record, "reply")
+    parent, root = _get(reply, "parent"), _get(reply, "root")
     return SeenPost(
         network=NetworkName.BLUESKY,
         uri=uri,
@@ -132,6 +136,24 @@ def seen_post(view: Any) -> SeenPost:
         tags=post_tags(record),
         likes=int(_get(view, "like_count", "likeCount") or 0),
         reposts=int(_get(view, "repost_count", "repostCount") or 0),
+        # A reply to this post needs strong refs to it and to its thread's root.
+        cid=str(_get(view, "cid") or ""),
+        root=str(_get(root, "uri")) if _get(root, "uri") else None,
+    )
+
+
+def mentions(record: Any, did: str, handle: str) -> bool:
+    """Whether a post record names the account ``did``: a mention facet, or ``@handle`` in
+    its text (a client that wrote no facet)."""
+    for facet in _get(record, "facets") or []:
+        for feature in _get(facet, "features") or []:
+            kind = str(_get(feature, "py_type", "$type") or "")
+            if kind.endswith("#mention") and _get(feature, "did") == did:
+                return True
+    text = str(_get(record, "text") or "").casefold()
+    return (
+        bool(handle)
+        and re.search(rf"@{re.escape(handle.casefold())}(?![\w-]|\.\w)", text) is not None
     )
 
 
@@ -229,7 +251,8 @@ class BlueskySources:
 
     def notified(self, thread: ChatThread, cursors: Mapping[str, str]) -> Found[Any]:
         """The posts of reply, mention and quote notifications after the ``notifications``
-        cursor (the first time, since the chat's start), from the chat only."""
+        cursor (the first time, since the chat's start), from the chat only; the mentions,
+        and the replies that name the bot, oldest first, as the posts addressed to it."""
         high = as_utc(cursors.get("notifications"))
         floor = high or thread.since
         listing = self._client.sdk.app.bsky.notification.list_notifications
@@ -269,10 +292,26 @@ class BlueskySources:
             )
         ]
         newest = _newest([indexed(note) for note in notes], high)
-        return Found(views, {"notifications": newest.isoformat()} if newest is not None else {})
+        cursor = {"notifications": newest.isoformat()} if newest is not None else {}
+        return Found(views, cursor, self._addressed(notes, views))
+
+    def _addressed(self, notes: Sequence[Any], views: Sequence[Any]) -> list[Any]:
+        """The views of the mentions and of the replies that name the bot, oldest first."""
+        did, handle = self._client.did(), self._client.signed_in_handle()
+        by_uri = {str(_get(view, "uri")): view for view in views}
+        addressed: dict[str, Any] = {}
+        for note in reversed(notes):  # listNotifications is newest first
+            view = by_uri.get(note.uri)
+            if view is None or note.reason not in ADDRESSED_REASONS:
+                continue
+            if note.reason == "mention" or mentions(_get(view, "record"), did, handle):
+                addressed[note.uri] = view
+        return list(addressed.values())
 
     def replies(self, ref: PostRef) -> Replies[Any] | None:
         """The thread under a bot post, at any depth; the posts near its top are covered."""
+        if "/app.bsky.feed.post/" not in ref.id:
+            return Replies()  # a like (or a direct message): no thread under it
         get_thread = self._client.sdk.app.bsky.feed.get_post_thread
         try:
             answer = self._client(

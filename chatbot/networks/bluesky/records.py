@@ -71,6 +71,11 @@ def to_bluesky_facets(
     return sorted(result, key=lambda f: f.index.byte_start)
 
 
+def field_of(obj: Any, name: str) -> Any:
+    """A field of an SDK model, or of a plain dict (a record the SDK did not model)."""
+    return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
+
+
 def same_text(a: str, b: str) -> bool:
     """Whether two post texts are the same, whitespace aside."""
     return " ".join(a.split()) == " ".join(b.split())
@@ -151,9 +156,7 @@ class Records:
     def _record(self, request: PostRequest) -> dict[str, Any]:
         reply = None
         if request.parent is not None:
-            parent = self._strong_ref(request.parent)
-            root = self._strong_ref(request.root) if request.root is not None else parent
-            reply = models.AppBskyFeedPost.ReplyRef(root=root, parent=parent)
+            reply = self._reply_ref(request.parent, request.root)
         record = models.AppBskyFeedPost.Record(
             text=request.text,
             created_at=self._clock().isoformat(timespec="milliseconds").replace("+00:00", "Z"),
@@ -212,20 +215,52 @@ class Records:
             return None
         return post_ref(found.uri, found.cid or ""), str(getattr(found.value, "text", ""))
 
+    def _reply_ref(self, parent: PostRef, root: PostRef | None) -> models.AppBskyFeedPost.ReplyRef:
+        """Root and parent of a reply: the root is the first post of the parent's thread.
+
+        Given no root, or the parent as its root (a reply to someone's post, whose
+        thread the bot does not know), the root is the parent's own root when the
+        parent is itself a reply: a reply whose root is not its thread's first post
+        is a broken thread on Bluesky.
+        """
+        if root is not None and root.id != parent.id:
+            return models.AppBskyFeedPost.ReplyRef(
+                root=self._strong_ref(root), parent=self._strong_ref(parent)
+            )
+        if parent.cid and parent.id.startswith(f"at://{self._client.did()}/"):
+            # The bot's own post: replied to with root == parent only where it starts a
+            # thread (the welcome under Q1, a recap's first post).
+            own = self._strong_ref(parent)
+            return models.AppBskyFeedPost.ReplyRef(root=own, parent=own)
+        found = self._read(parent.id, "reading the post replied to")
+        parent_ref = models.ComAtprotoRepoStrongRef.Main(uri=parent.id, cid=found.cid or "")
+        above = field_of(field_of(found.value, "reply"), "root")
+        root_ref = (
+            models.ComAtprotoRepoStrongRef.Main(
+                uri=field_of(above, "uri"), cid=field_of(above, "cid")
+            )
+            if field_of(above, "uri")
+            else parent_ref
+        )
+        return models.AppBskyFeedPost.ReplyRef(root=root_ref, parent=parent_ref)
+
     def _strong_ref(self, ref: PostRef) -> models.ComAtprotoRepoStrongRef.Main:
         cid = ref.cid
         if not cid:
             # A reference stored without its content hash: ask the repo for it.
-            repo, collection, rkey = split_uri(ref.id)
-            sdk = self._client.sdk
-            found = self._client(
-                "reading the post replied to",
-                lambda: sdk.com.atproto.repo.get_record(
-                    {"repo": repo, "collection": collection, "rkey": rkey}
-                ),
-            )
-            cid = found.cid or ""
+            cid = self._read(ref.id, "reading the post replied to").cid or ""
         return models.ComAtprotoRepoStrongRef.Main(uri=ref.id, cid=cid)
+
+    def _read(self, uri: str, what: str) -> Any:
+        """The record at ``uri`` (com.atproto.repo.getRecord), with its cid."""
+        repo, collection, rkey = split_uri(uri)
+        sdk = self._client.sdk
+        return self._client(
+            what,
+            lambda: sdk.com.atproto.repo.get_record(
+                {"repo": repo, "collection": collection, "rkey": rkey}
+            ),
+        )
 
     def _images(self, attachments: Sequence[Attachment]) -> models.AppBskyEmbedImages.Main | None:
         if not attachments:

@@ -18,8 +18,10 @@ conversation read back (hashtag, threads, mentions).
   :mod:`~chatbot.networks.mastodon.sources`: the hashtag, context and mention
   sources of the shared collection round, by id on Mastodon, by time elsewhere;
 - :mod:`~chatbot.networks.mastodon.others`: other instances' public timelines;
+- :mod:`~chatbot.networks.mastodon.interactions`: likes (favourites) and who a
+  handle names, exactly (a co-moderator's account id);
 - :mod:`~chatbot.networks.mastodon.network`: :class:`MastodonNetwork`, all of it
-  behind the Network and Reader Protocols.
+  behind the Network, Reader and Interacting Protocols.
 
 This package is the only place that imports Mastodon.py.
 """

@@ -23,6 +23,7 @@ from chatbot.networks.base import (
     ThreadCheck,
 )
 from chatbot.networks.mastodon.calls import AUTH_HINT, REQUEST_TIMEOUT, Client
+from chatbot.networks.mastodon.interactions import Interactions
 from chatbot.networks.mastodon.others import OtherInstances
 from chatbot.networks.mastodon.server import ReadOnce, Server, Software
 from chatbot.networks.mastodon.sources import NOTIFICATION_TYPES, MastodonSources
@@ -87,6 +88,7 @@ class MastodonNetwork:
             indexable_opts_out=indexable_opts_out,
         )
         self._round = CollectionRound(self._sources, sweep_every=sweep_every)
+        self._interactions = Interactions(self._client, domain=self._local_domain)
         self._others = OtherInstances(
             extra_instances,
             ours=self._client,
@@ -124,8 +126,10 @@ class MastodonNetwork:
         Cursors: ``tag`` and ``mentions`` on Mastodon (the newest ids read),
         ``tag_time`` and ``mentions_time`` elsewhere (the newest creation times
         read); ``threads`` and ``tagged`` (the statuses seen in the chat's threads
-        and under its hashtag, id -> uri, to notice deletions); ``tag@<host>`` per
-        extra instance.
+        and under its hashtag, id -> uri, to notice deletions); ``to_bot`` (the
+        mentions handed over last round, so none is handed over twice);
+        ``tag@<host>`` per extra instance. ``to_bot`` holds the mentions, direct
+        statuses included (which never reach ``posts``).
         """
         collected = self._round(thread, cursors)
         if not thread.bot_posts or not self._others:
@@ -138,7 +142,18 @@ class MastodonNetwork:
             posts=collected.posts + tuple(more),
             deleted=collected.deleted,
             cursors={**collected.cursors, **more_cursors},
+            to_bot=collected.to_bot,
         )
+
+    # --- likes and identities: the Interacting Protocol -----------------------------------
+
+    def like(self, post: PostRef) -> PostRef:
+        """Favourite ``post``; idempotent (see :mod:`~chatbot.networks.mastodon.interactions`)."""
+        return self._interactions.like(post)
+
+    def resolve(self, handle: str) -> str | None:
+        """The account id on the bot's instance of ``@user@domain``, exactly; None if none."""
+        return self._interactions.resolve(handle)
 
     # --- for `chatbot check` --------------------------------------------------------------
 

@@ -6,18 +6,19 @@ Where the statuses come from is :mod:`chatbot.networks.mastodon.sources`.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from chatbot.markup import html_to_text
-from chatbot.networks.reading import as_utc
+from chatbot.networks.reading import as_utc, opt_out_in
 from chatbot.posts import Author, SeenPost
 from chatbot.script import NetworkName
 
 # Only these reach the transcript: followers-only and direct replies are private.
 READABLE = frozenset({"public", "unlisted"})
-# The #nobot convention (and its variants) in a profile's bio or fields.
-_OPT_OUT_TAG = re.compile(r"#(nobots?|noindex)\b", re.IGNORECASE)
+# A status seen only by the accounts it mentions (and the author's followers): a
+# direct message to the bot. snac gives a direct status as "private" (mastoapi.c:
+# visibility is "public" or "private", nothing else).
+PRIVATE = frozenset({"private", "direct"})
 
 
 # --- statuses -> SeenPost -----------------------------------------------------------------
@@ -37,9 +38,9 @@ def opt_out_reason(account: Any, *, indexable_opts_out: bool = False) -> str:
     profile = [html_to_text(str(account.get("note") or ""))]
     for item in account.get("fields") or []:
         profile += [str(item.get("name") or ""), html_to_text(str(item.get("value") or ""))]
-    found = _OPT_OUT_TAG.search("\n".join(profile))
+    found = opt_out_in("\n".join(profile))
     if found:
-        reasons.append(f"#{found.group(1).lower()} in the profile")
+        reasons.append(found)
     if indexable_opts_out and account.get("indexable") is False:
         reasons.append("indexable: false")
     return "; ".join(reasons)
@@ -112,6 +113,8 @@ def seen_status(status: Any, *, domain: str, indexable_opts_out: bool = False) -
         ),
         likes=int(status.get("favourites_count") or 0),
         reposts=int(status.get("reblogs_count") or 0),
+        # A reply on a Mastodon-API server needs only in_reply_to_id: no root is kept.
+        direct=status.get("visibility") in PRIVATE,
     )
 
 

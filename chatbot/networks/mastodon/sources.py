@@ -30,6 +30,7 @@ from chatbot.networks.base import ChatThread
 from chatbot.networks.calls import Expected
 from chatbot.networks.mastodon import paging
 from chatbot.networks.mastodon.calls import Client, gone
+from chatbot.networks.mastodon.interactions import is_favourite
 from chatbot.networks.mastodon.paging import PAGE_SIZE, created
 from chatbot.networks.mastodon.reading import readable, seen_status
 from chatbot.networks.mastodon.server import Server
@@ -44,6 +45,9 @@ CONTEXT_DESCENDANTS = 4096
 # The mention notifications of a chat (Mastodon 4.5 adds "quote" for quotes of
 # the bot's posts; older servers ignore the type, snac ignores types[] altogether).
 NOTIFICATION_TYPES = ("mention", "quote")
+# A notification of a status addressed to the bot: a mention, of any visibility (a
+# direct status is one; snac files a reply to the bot's post as one too).
+ADDRESSED = "mention"
 # When the chat's first post cannot be read, the chat starts this long before the
 # time the bot recorded for it (the server's clock and ours may differ a little).
 START_MARGIN = timedelta(minutes=1)
@@ -108,7 +112,8 @@ class MastodonSources:
         return Found(tagged, {"tag": max(newest_id, cursor, key=id_order)})
 
     def notified(self, thread: ChatThread, cursors: Mapping[str, str]) -> Found[Any]:
-        """Mentions (and, on Mastodon 4.5+, quotes) of the bot during the chat."""
+        """Mentions (and, on Mastodon 4.5+, quotes) of the bot during the chat; the mentions,
+        direct ones included, oldest first, as the posts addressed to the bot."""
         api = self._client.api
         fetch = partial(api.notifications, types=list(NOTIFICATION_TYPES), limit=PAGE_SIZE)
         what = "reading mentions"
@@ -125,16 +130,24 @@ class MastodonSources:
             notes = [n for n in notes if (t := created(n)) is not None and t >= floor]
             newest = paging.newest(notes, cursors.get("mentions_time"))
             moved = {"mentions_time": newest} if newest is not None else {}
-        statuses = []
+        if self._server.traits().numeric_ids:
+            notes = sorted(notes, key=lambda n: id_order(str(n["id"])))
+        else:
+            notes = list(reversed(notes))  # read newest first, in the server's own order
+        statuses, addressed = [], []
         for note in notes:
             status = note.get("status")
             when = created(status) if status else None
             if note.get("type") in NOTIFICATION_TYPES and when is not None and when >= start:
                 statuses.append(status)
-        return Found(statuses, moved)
+                if note.get("type") == ADDRESSED:
+                    addressed.append(status)
+        return Found(statuses, moved, addressed)
 
     def replies(self, ref: PostRef) -> Replies[Any] | None:
         """The context of a bot post: its descendants, with or without the hashtag."""
+        if is_favourite(ref):
+            return Replies()  # a like, not a post: nothing replies to it
         try:
             context = self._client(
                 "reading the replies to the chat",

@@ -24,7 +24,8 @@ import structlog
 from chatbot import errors
 from chatbot.markup import html_to_text
 from chatbot.networks.base import Attachment, PostRequest
-from chatbot.networks.mastodon.calls import Client
+from chatbot.networks.calls import Expected
+from chatbot.networks.mastodon.calls import Client, gone
 from chatbot.networks.mastodon.server import Server
 from chatbot.networks.reading import Page, follow
 from chatbot.posts import PostRef
@@ -44,7 +45,7 @@ FIND_SKEW = timedelta(minutes=10)
 MEDIA_WAIT = 5.0
 MEDIA_POLL = 0.5
 
-_REMOTE_MENTION = re.compile(r"(?<![\w@])(@\w+)@[\w.-]+\w")
+_REMOTE_MENTION = re.compile(r"(?<![\w@])(@\w+)@[\w.-]+\w(?::\d+)?")
 
 
 def comparable(text: str) -> str:
@@ -53,6 +54,19 @@ def comparable(text: str) -> str:
     Mastodon's HTML shows a remote mention as ``@user`` only.
     """
     return " ".join(_REMOTE_MENTION.sub(r"\1", text).split())
+
+
+def local_mentions(text: str, domain: str) -> str:
+    """``text`` with mentions of the server's own accounts by their bare name: ``@user``.
+
+    Every Mastodon-API server reads ``@user`` as its local account (and counts
+    ``@user@domain`` as ``@user`` anyway); mastodon-mock finds no account for
+    ``@user@its-own-domain``, so the person would never be notified.
+    """
+    if not domain:
+        return text
+    pattern = rf"(?<![\w@])(@\w+)@{re.escape(domain)}(?![\w.:-]*\w)"
+    return re.sub(pattern, r"\1", text, flags=re.IGNORECASE)
 
 
 def status_ref(status: Any) -> PostRef:
@@ -107,10 +121,11 @@ class Statuses:
                 return found
         media_ids = [self._upload(attachment) for attachment in request.attachments]
         api = self._client.api
+        text = local_mentions(request.text, self._local_domain())
         status = self._client(
             "posting",
             lambda: api.status_post(
-                request.text,
+                text,
                 in_reply_to_id=request.parent.id if request.parent else None,
                 media_ids=media_ids or None,
                 visibility=request.visibility.value,
@@ -142,8 +157,34 @@ class Statuses:
         )
         for status in found:
             if decides(status):
-                return status_ref(status) if _same_post(status, parent, wanted) else None
+                if _same_post(status, parent, wanted):
+                    return status_ref(status)
+                break
+        return self._among_replies(me["id"], parent, wanted) if parent else None
+
+    def _among_replies(self, me: str, parent: str, wanted: str) -> PostRef | None:
+        """The bot's reply to ``parent`` with the ``wanted`` text, from the parent's context:
+        snac leaves a private (direct) status out of its author's own statuses."""
+        try:
+            context = self._client(
+                "reading the replies to a post",
+                partial(self._client.api.status_context, parent),
+                expect=gone,
+            )
+        except Expected:
+            return None
+        for status in context.get("descendants") or []:
+            if str(status["account"]["id"]) == str(me) and _same_post(status, parent, wanted):
+                return status_ref(status)
         return None
+
+    def _local_domain(self) -> str:
+        """The domain of local handles; "" while the instance cannot be read (a post does
+        not wait for it: its mentions then stay as written)."""
+        try:
+            return self._server.domain()[0]
+        except errors.NetworkError:
+            return ""
 
     def _key_answers(self, request: PostRequest) -> bool:
         """Whether the server still answers a repeat of the key with the first status."""
