@@ -205,7 +205,9 @@ def next_step_key(units: Sequence[UnitRow]) -> str | None:
 
 def shift_for_next(chat: ChatRow, units: Sequence[UnitRow], now: datetime) -> timedelta:
     """The shift that makes the next step due now, keeping the spacing of the ones after."""
-    pending = [u for u in _pending(units) if u.state is UnitState.PENDING]
+    pending = [
+        u for u in _pending(units) if u.state is UnitState.PENDING and u.kind not in REPLY_KINDS
+    ]
     if not pending:
         return chat.shift
     first = min(pending, key=lambda u: u.seq)
@@ -219,8 +221,14 @@ def shift_for_resume(chat: ChatRow, now: datetime) -> timedelta:
     return chat.shift + (now - chat.paused_at)
 
 
+# Ending early keeps these: the closing (posted now), the recap (after it, as planned) and
+# the replies to people already decided (an answer to the ``end`` itself among them).
+KEPT_AT_END = frozenset({StepKind.CLOSING.value, StepKind.RECAP.value, *REPLY_KINDS})
+
+
 def units_to_end(units: Sequence[UnitRow]) -> tuple[list[UnitRow], str | None]:
-    """Ending early: the pending units to skip (all but the closing) and the closing's step."""
+    """Ending early: the pending units to skip (the script's remaining steps but the
+    closing and the recap) and the closing's step."""
     pending = [u for u in units if u.state is UnitState.PENDING]
-    closing = next((u.step_key for u in pending if u.kind == "closing"), None)
-    return [u for u in pending if u.kind != "closing"], closing
+    closing = next((u.step_key for u in pending if u.kind == StepKind.CLOSING), None)
+    return [u for u in pending if u.kind not in KEPT_AT_END], closing

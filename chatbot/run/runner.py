@@ -359,17 +359,8 @@ class Runner:
             self._book("collect", self.collect_job, chat_id, self.clock() + self.collector.every)
 
     def _book(self, kind: str, job: Callable[[str], None], chat_id: str, when: datetime) -> None:
-        """One job per kind and chat, at an aware UTC instant; a new booking replaces the old."""
-        if self.stopping or not self.scheduler.running:
-            return
-        self.scheduler.add_job(
-            job,
-            trigger=DateTrigger(run_date=when, timezone=UTC),
-            args=[chat_id],
-            id=f"{kind}:{chat_id}",
-            replace_existing=True,
-            misfire_grace_time=None,  # the late policy decides, not APScheduler's 1 s default
-        )
+        if not self.stopping and self.scheduler.running:
+            book(self.scheduler, f"{kind}:{chat_id}", job, chat_id, when)
 
     def _lock(self, chat_id: str) -> threading.Lock:
         with self._locks_lock:
@@ -393,3 +384,29 @@ class Runner:
     def _write_transcript(self, chat_id: str) -> None:
         if self.archive_dir is not None:
             write_archives(self.store, chat_id, self.archive_dir)
+
+
+_BOOKING = threading.Lock()
+
+
+def book(
+    scheduler: BackgroundScheduler,
+    job_id: str,
+    job: Callable[[str], None],
+    chat_id: str,
+    when: datetime,
+) -> None:
+    """One job per kind and chat, at an aware UTC instant; the earlier booking wins (a
+    wake-up made while the job runs is kept when the job then books its next step)."""
+    with _BOOKING:
+        booked = scheduler.get_job(job_id)
+        if booked is not None and booked.next_run_time is not None and booked.next_run_time <= when:
+            return  # it runs first, and books again from what it finds
+        scheduler.add_job(
+            job,
+            trigger=DateTrigger(run_date=when, timezone=UTC),
+            args=[chat_id],
+            id=job_id,
+            replace_existing=True,
+            misfire_grace_time=None,  # the late policy decides, not APScheduler's 1 s default
+        )

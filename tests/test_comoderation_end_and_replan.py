@@ -1,13 +1,6 @@
-"""Co-moderation behaviour the real servers showed wrong outside the network adapters, held
-as strict expected failures on the local network until it is fixed (a fix makes them pass,
-and strict xfail then asks for the mark to go).
-
-- ``end`` skips every pending unit but the closing (``policy.units_to_end``): the recap
-  too, though the answer says "the recap after it", and an answer still waiting.
-- A re-plan (every sync: each minute, on a file change, at a restart) cancels pending
-  replies, as "no longer in the script" (``store.units.RUN_TIME_KINDS`` holds the recap
-  only): an answer or a welcome recorded but not yet sent is never sent.
-"""
+"""Two co-moderation behaviours the real servers once showed wrong: ``end`` keeps the recap
+(and the answers still waiting), and a re-plan (every sync: each minute, on a file change,
+at a restart) keeps the replies recorded but not yet sent."""
 
 from __future__ import annotations
 
@@ -33,7 +26,6 @@ def _states(harness: Harness) -> dict[str, UnitState]:
     return {u.step_key: u.state for u in harness.store.units.of_chat(CHAT)}
 
 
-@pytest.mark.xfail(strict=True, reason="policy.units_to_end skips the recap")
 def test_end_posts_the_closing_and_then_the_recap(harness: Harness) -> None:
     """end: the closing now, and the recap after it, as the answer says."""
     harness.say("coachdavis", "@chatbot end")
@@ -43,7 +35,6 @@ def test_end_posts_the_closing_and_then_the_recap(harness: Harness) -> None:
     assert _states(harness)["recap"] is not UnitState.SKIPPED
 
 
-@pytest.mark.xfail(strict=True, reason="store.units.RUN_TIME_KINDS lacks the reply kinds")
 def test_a_re_plan_keeps_the_answers_waiting_to_be_sent(harness: Harness) -> None:
     """The script edited between recording an answer and sending it: the answer is still
     to be sent (a restart re-plans the same way)."""
