@@ -308,19 +308,3 @@ def test_a_reply_waiting_to_be_sent_survives_a_replan(harness: Harness) -> None:
     harness.runner.sync()
     harness.at(8.5)
     assert len(harness.bot_replies(to="newbie")) == 1
-
-
-def test_an_answer_whose_wake_up_was_lost_is_woken_again(harness: Harness) -> None:
-    """The chat's job may book its next step over the wake-up of an answer recorded while it
-    ran: the command job wakes every chat with an answer due and unsent."""
-    harness.say("host", "@chatbot status")
-    harness.runner.collect(CHAT)
-    harness.runner.apply_commands()  # the answer is recorded and, say, its wake-up lost
-    woken: list[str] = []
-    harness.runner.desk._wake = lambda chat_id, _at: woken.append(chat_id)
-    harness.runner.apply_commands()
-    assert woken == [CHAT]
-    harness.at(7)  # posted: nothing left to wake
-    woken.clear()
-    harness.runner.apply_commands()
-    assert woken == []

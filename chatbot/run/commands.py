@@ -186,31 +186,10 @@ class CommandDesk:
                 )
 
     def apply_waiting(self, holds: Callable[[str], bool]) -> None:
-        """Apply every waiting command of the chats ``holds`` says this replica acts for, and
-        wake the chats whose answers are due and still unsent."""
+        """Apply every waiting command of the chats ``holds`` says this replica acts for."""
         for command in self._store.commands.waiting():
             if holds(command.chat_id):
                 self.handle(command)
-        self._wake_unsent(holds)
-
-    def _wake_unsent(self, holds: Callable[[str], bool]) -> None:
-        """An answer recorded while the chat's job was already running (the control it answers
-        woke it) can lose its wake-up: that job books its next one when it ends, for the
-        chat's next step, and a chat has one booking. Seen on snac: a skip answered 20
-        minutes late. Every answer due and unsent is woken again here, within seconds."""
-        now = self._clock()
-        running = [c.chat_id for c in self._store.chats.list([ChatState.RUNNING])]
-        unsent = {
-            unit.chat_id
-            for unit in self._store.units.waiting(running)
-            if unit.kind in DESK_KINDS
-            and unit.state is UnitState.PENDING
-            and unit.planned_at <= now
-            and (unit.retry_at is None or unit.retry_at <= now)
-        }
-        for chat_id in sorted(unsent):
-            if holds(chat_id):
-                self._wake(chat_id, now)
 
     def handle(self, command: CommandRow) -> CommandState:
         """Apply one command (or refuse or ignore it) and record what came of it."""
