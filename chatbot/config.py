@@ -238,6 +238,30 @@ class LoadedConfig:
     def schedules_dir(self) -> Path:
         return self.resolve(self.config.schedules)
 
+    def check_secrets(self) -> None:
+        """Read every secret the config names; one ConfigError lists each that is missing
+        (a missing variable does not hide a missing file)."""
+        named: list[Secret] = []
+        accounts = self.config.accounts
+        if accounts.mastodon is not None:
+            named.append(accounts.mastodon.access_token)
+        if accounts.bluesky is not None:
+            named.append(accounts.bluesky.app_password)
+        if isinstance(self.config.database_url, Secret):
+            named.append(self.config.database_url)
+        missing: list[str] = []
+        for secret in named:
+            try:
+                secret.resolve(self.base_dir)
+            except ConfigError as exc:
+                missing.append(str(exc))
+        if len(missing) == 1:
+            raise ConfigError(missing[0])
+        if missing:
+            raise ConfigError(
+                f"{len(missing)} secrets are missing:\n" + "\n".join(f"- {m}" for m in missing)
+            )
+
     @property
     def database_url(self) -> str:
         url = self.config.database_url

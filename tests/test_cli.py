@@ -231,3 +231,25 @@ def test_preview_lists_each_post_over_its_limit_as_a_problem() -> None:
     assert problems
     assert all("too long for mastodon" in p.message for p in problems)
     assert all(p.field and p.line for p in problems), "each names its step's line"
+
+
+def test_run_names_every_missing_secret_at_once(run_chatbot: RunChatbot, tmp_path: Path) -> None:
+    """A missing environment variable does not hide a missing secret file: both are named."""
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "accounts:\n"
+        "  mastodon:\n"
+        "    instance: https://mastodon.education\n"
+        "    access_token: {env: CHATBOT_TEST_NO_SUCH_TOKEN}\n"
+        "  bluesky:\n"
+        "    handle: district.bsky.social\n"
+        "    app_password: {file: no-such-secret}\n",
+        encoding="utf-8",
+    )
+    result = run_chatbot("run", "--config", str(config))
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert "2 secrets are missing" in output
+    assert "environment variable CHATBOT_TEST_NO_SUCH_TOKEN is not set" in output
+    assert f"cannot read the secret file {tmp_path / 'no-such-secret'}" in output
+    assert "Traceback" not in output

@@ -81,6 +81,7 @@ def run(
     if speed != 1.0 and real:
         _refuse_public_rehearsal(real, on_real_accounts, bluesky_posts_are_public)
         visibility = VisibilityPolicy.only_the_bot()
+    loaded.check_secrets()  # every missing secret at once, before anything starts
     store = Store.open(loaded.database_url, now=datetime.now(UTC))
     from chatbot import logs
 

@@ -42,6 +42,7 @@ def connect_accounts(loaded: LoadedConfig) -> dict[NetworkName, Network]:
 
     Secrets are read now, so a missing one stops the start with a clear message.
     """
+    loaded.check_secrets()
     accounts = loaded.config.accounts
     networks: dict[NetworkName, Network] = {}
     if accounts.mastodon is not None:
