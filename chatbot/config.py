@@ -110,6 +110,11 @@ class BlueskyAccount(Model):
     service: str = Field(default="https://bsky.social", description="The PDS address.")
     handle: str = Field(description="The bot's handle: district-chat.bsky.social")
     app_password: Secret
+    web: str = Field(
+        default="https://bsky.app",
+        description="The web app that links to posts and profiles point at (another "
+        "network's, or a self-hosted one's); links name accounts by handle.",
+    )
 
 
 class LocalNetworkSettings(Model):

@@ -359,6 +359,25 @@ def test_post_is_create_only_and_a_repeat_returns_the_first_post(
     }
 
 
+def test_a_posts_link_names_the_bot_by_handle_in_the_configured_web_app(
+    pds: FakePds, tmp_path: Path
+) -> None:
+    """Links are one form everywhere (handle, not DID), on the web app the config names."""
+    network = BlueskyNetwork(
+        service="https://pds.example",
+        handle=HANDLE,
+        app_password=SecretStr(PASSWORD),
+        session_dir=tmp_path / "sessions",
+        transport=pds.transport(),
+        clock=lambda: NOW,
+        web="https://social.district.example/",
+    )
+    posted = network.post(_request())
+    key = record_key(NOW, "idem-welcome")
+    assert posted.url == f"https://social.district.example/profile/{HANDLE}/post/{key}"
+    network.close()
+
+
 def test_a_key_held_by_another_post_moves_to_the_next_candidate(
     pds: FakePds, tmp_path: Path
 ) -> None:

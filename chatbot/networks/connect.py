@@ -59,5 +59,6 @@ def connect_accounts(loaded: LoadedConfig) -> dict[NetworkName, Network]:
             handle=accounts.bluesky.handle,
             app_password=accounts.bluesky.app_password.resolve(loaded.base_dir),
             session_dir=loaded.data_dir / "sessions",
+            web=accounts.bluesky.web,
         )
     return networks

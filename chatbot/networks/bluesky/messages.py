@@ -35,7 +35,12 @@ import structlog
 from chatbot import errors
 from chatbot.networks.base import ChatThread, PostRequest
 from chatbot.networks.bluesky.calls import SESSION_ERRORS
-from chatbot.networks.bluesky.reading import NO_UNAUTHENTICATED, post_labels
+from chatbot.networks.bluesky.reading import (
+    BSKY_WEB,
+    NO_UNAUTHENTICATED,
+    post_labels,
+    profile_url,
+)
 from chatbot.networks.bluesky.session import Client
 from chatbot.networks.calls import Expected, Failure
 from chatbot.networks.reading import as_utc
@@ -91,9 +96,12 @@ def _get(obj: Any, name: str) -> Any:
 class DirectMessages:
     """The bot's direct messages, where the account's service offers them."""
 
-    def __init__(self, client: Client, *, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self, client: Client, *, clock: Callable[[], datetime], web: str = BSKY_WEB
+    ) -> None:
         self._client = client
         self._clock = clock
+        self._web = web
         self._closed_until: datetime | None = None  # not offered until then
         self._offered: bool | None = None  # what the last answer said, for the log
 
@@ -125,7 +133,9 @@ class DirectMessages:
             for message in self._messages(convo_id, before.get(convo_id, ""), thread.since):
                 sender = str(_get(_get(message, "sender"), "did"))
                 revs[convo_id] = max(revs[convo_id], str(_get(message, "rev")))
-                if sender != me and (post := _seen(convo_id, message, members.get(sender))):
+                if sender != me and (
+                    post := _seen(convo_id, message, members.get(sender), self._web)
+                ):
                     found.append((str(_get(message, "rev")), post))
         found.sort(key=lambda item: (item[1].created_at, item[0]))
         return [post for _rev, post in found], ({CURSOR: _dump(revs)} if revs else {})
@@ -260,7 +270,7 @@ def _after(message: Any, after_rev: str, since: datetime) -> bool:
     return str(_get(message, "rev")) > after_rev and (sent is None or sent >= since)
 
 
-def _seen(convo_id: str, message: Any, member: Any) -> SeenPost | None:
+def _seen(convo_id: str, message: Any, member: Any, web: str) -> SeenPost | None:
     """A message as the desk sees a post: text, author, time; direct, never public."""
     sent = as_utc(_get(message, "sent_at") or _get(message, "sentAt"))
     did = str(_get(_get(message, "sender"), "did"))
@@ -279,7 +289,7 @@ def _seen(convo_id: str, message: Any, member: Any) -> SeenPost | None:
             id=did,
             handle=handle,
             display_name=str(_get(member, "display_name") or _get(member, "displayName") or ""),
-            url=f"https://bsky.app/profile/{handle}",
+            url=profile_url(handle, web),
             bot="bot" in labels,
             web_opt_out=f"{NO_UNAUTHENTICATED} label" if NO_UNAUTHENTICATED in labels else "",
         ),

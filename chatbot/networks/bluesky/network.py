@@ -24,7 +24,12 @@ from chatbot.networks.bluesky.calls import REQUEST_TIMEOUT
 from chatbot.networks.bluesky.interactions import Interactions
 from chatbot.networks.bluesky.messages import DirectMessages, is_message
 from chatbot.networks.bluesky.profiles import Profiles
-from chatbot.networks.bluesky.reading import NOTIFICATION_REASONS, BlueskySources, post_url
+from chatbot.networks.bluesky.reading import (
+    BSKY_WEB,
+    NOTIFICATION_REASONS,
+    BlueskySources,
+    post_url,
+)
 from chatbot.networks.bluesky.records import Records
 from chatbot.networks.bluesky.session import Client
 from chatbot.networks.reading import SWEEP_ROUNDS, CollectionRound
@@ -51,6 +56,7 @@ class BlueskyNetwork:
         transport: httpx.BaseTransport | None = None,
         clock: Callable[[], datetime] | None = None,
         sweep_every: int = SWEEP_ROUNDS,
+        web: str = BSKY_WEB,
     ) -> None:
         """No network call happens here: the session is resumed (or created) on first use."""
         self.service = service
@@ -69,11 +75,12 @@ class BlueskyNetwork:
             session_dir=session_dir,
             clock=clock,
         )
-        self._records = Records(self._client, clock=clock)
-        self._sources = BlueskySources(self._client)
+        self._web = web
+        self._records = Records(self._client, clock=clock, web=web)
+        self._sources = BlueskySources(self._client, web=web)
         self._round = CollectionRound(self._sources, sweep_every=sweep_every)
         self._interactions = Interactions(self._client, clock=clock)
-        self._messages = DirectMessages(self._client, clock=clock)
+        self._messages = DirectMessages(self._client, clock=clock, web=web)
         self._profiles = Profiles(self._client, clock=clock)
 
     @property
@@ -196,7 +203,7 @@ class BlueskyNetwork:
         if not own:
             return None
         post = own[0]
-        url = post_url(post.author.handle, post.uri)
+        url = post_url(post.author.handle, post.uri, self._web)
         replies = self._sources.replies(PostRef(self.name, post.uri, url))
         if replies is None:
             raise errors.Rejected(f"reading the replies to {url}: the post is gone")

@@ -97,12 +97,21 @@ def quoted_uri(record: Any) -> str | None:
     return str(uri) if uri and "/app.bsky.feed.post/" in str(uri) else None
 
 
-def post_url(handle: str, uri: str) -> str:
-    """The post's page on bsky.app."""
-    return f"https://bsky.app/profile/{handle}/post/{uri.rsplit('/', 1)[-1]}"
+# Where post and profile links point unless the config names another web app.
+BSKY_WEB = "https://bsky.app"
 
 
-def seen_post(view: Any) -> SeenPost:
+def profile_url(handle: str, web: str = BSKY_WEB) -> str:
+    """The account's page in the web app, by handle (the DID stays in the data)."""
+    return f"{web.rstrip('/')}/profile/{handle}"
+
+
+def post_url(handle: str, uri: str, web: str = BSKY_WEB) -> str:
+    """The post's page in the web app, by its author's handle."""
+    return f"{profile_url(handle, web)}/post/{uri.rsplit('/', 1)[-1]}"
+
+
+def seen_post(view: Any, web: str = BSKY_WEB) -> SeenPost:
     """A post view (app.bsky.feed.defs#postView) as the conversation sees it."""
     record = _get(view, "record")
     author = _get(view, "author")
@@ -119,13 +128,13 @@ def seen_post(view: Any) -> SeenPost:
         network=NetworkName.BLUESKY,
         uri=uri,
         id=uri,  # what PostRef.id holds for the bot's own posts
-        url=post_url(handle, uri),
+        url=post_url(handle, uri, web),
         author=Author(
             network=NetworkName.BLUESKY,
             id=str(_get(author, "did")),
             handle=handle,
             display_name=str(_get(author, "display_name", "displayName") or ""),
-            url=f"https://bsky.app/profile/{handle}",
+            url=profile_url(handle, web),
             bot="bot" in labels,  # the self-label a bot account carries on its profile
             web_opt_out=f"{NO_UNAUTHENTICATED} label" if NO_UNAUTHENTICATED in labels else "",
         ),
@@ -205,8 +214,9 @@ class BlueskySources:
 
     tagged_key = "searched"
 
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Client, *, web: str = BSKY_WEB) -> None:
         self._client = client
+        self._web = web
 
     def me(self) -> str:
         return self._client.did()
@@ -334,7 +344,7 @@ class BlueskySources:
 
     def seen(self, item: Any) -> SeenPost | None:
         try:
-            return seen_post(item)
+            return seen_post(item, self._web)
         except (AttributeError, TypeError, ValueError) as exc:
             log.warning("bluesky post unreadable", uri=_get(item, "uri"), error=str(exc))
             return None

@@ -26,6 +26,7 @@ from chatbot import errors
 from chatbot.networks.base import Attachment, PostRequest
 from chatbot.networks.bluesky.calls import already_there, not_found
 from chatbot.networks.bluesky.keys import record_key
+from chatbot.networks.bluesky.reading import BSKY_WEB, post_url
 from chatbot.networks.bluesky.session import Client
 from chatbot.networks.calls import Expected
 from chatbot.posts import PostRef
@@ -89,23 +90,24 @@ def split_uri(uri: str) -> tuple[str, str, str]:
     return parts[0], parts[1], parts[2]
 
 
-def post_ref(uri: str, cid: str) -> PostRef:
-    """The reference the runner keeps for a post: its uri, its page, its content hash."""
-    repo, _collection, rkey = split_uri(uri)
+def post_ref(uri: str, cid: str, *, handle: str = "", web: str = BSKY_WEB) -> PostRef:
+    """The reference the runner keeps for a post: its uri, its page (by the author's
+    handle where known, as every other link is), its content hash."""
+    repo, _collection, _rkey = split_uri(uri)
     return PostRef(
-        network=NetworkName.BLUESKY,
-        id=uri,
-        url=f"https://bsky.app/profile/{repo}/post/{rkey}",
-        cid=cid,
+        network=NetworkName.BLUESKY, id=uri, url=post_url(handle or repo, uri, web), cid=cid
     )
 
 
 class Records:
     """The bot's posts as records in its repo, each at the key of its step."""
 
-    def __init__(self, client: Client, *, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self, client: Client, *, clock: Callable[[], datetime], web: str = BSKY_WEB
+    ) -> None:
         self._client = client
         self._clock = clock
+        self._web = web
         self._dids: dict[str, str | None] = {}  # handle -> DID, None: does not resolve
 
     def post(self, request: PostRequest) -> PostRef:
@@ -198,7 +200,7 @@ class Records:
         uri, cid = str(answer.get("uri", "")), str(answer.get("cid", ""))
         if not uri:
             raise errors.Transient("posting: Bluesky answered without the post's address")
-        return post_ref(uri, cid)
+        return post_ref(uri, cid, handle=self._client.handle, web=self._web)
 
     def _get_post(self, rkey: str) -> tuple[PostRef, str] | None:
         did = self._client.did()
@@ -213,7 +215,9 @@ class Records:
             )
         except Expected:
             return None
-        return post_ref(found.uri, found.cid or ""), str(getattr(found.value, "text", ""))
+        return post_ref(found.uri, found.cid or "", handle=self._client.handle, web=self._web), str(
+            getattr(found.value, "text", "")
+        )
 
     def _reply_ref(self, parent: PostRef, root: PostRef | None) -> models.AppBskyFeedPost.ReplyRef:
         """Root and parent of a reply: the root is the first post of the parent's thread.
