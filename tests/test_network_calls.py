@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from chatbot import errors
-from chatbot.networks.calls import Caller, Expected, Failure, classify
+from chatbot.networks.calls import Caller, Expected, Failure, classify, observe_requests
 from chatbot.networks.pacing import Pacer
 
 NOW = datetime(2027, 3, 4, 19, 0, tzinfo=UTC)
@@ -101,7 +101,7 @@ def _read(exc: SdkError, now: datetime) -> Failure:
 
 def _caller() -> Caller[SdkError]:
     pacer = Pacer(100, 60.0, sleep=lambda _s: None, wall=lambda: NOW)
-    return Caller(sdk_error=SdkError, read=_read, pacer=pacer, clock=lambda: NOW)
+    return Caller(sdk_error=SdkError, read=_read, pacer=pacer, clock=lambda: NOW, network="example")
 
 
 def _fails(*raised: SdkError) -> Callable[[], str]:
@@ -158,3 +158,29 @@ def test_a_renewed_session_gets_one_more_try_and_only_one() -> None:
     with pytest.raises(errors.Rejected):
         caller("posting", _fails(*expired), renew=renew)
     assert renewals == ["ExpiredToken", "ExpiredToken"]
+
+
+def test_every_request_is_told_to_the_observers_with_its_outcome() -> None:
+    """The metrics count each request sent: by network, post or read, and outcome."""
+    told: list[tuple[str, str, str]] = []
+    stop = observe_requests(lambda *request: told.append(request))
+    try:
+        caller = _caller()
+        caller("reading", _fails(), posting=False)
+        with pytest.raises(Expected):
+            caller("reading a post", _fails(SdkError(404)), posting=False, expect=lambda f: True)
+        with pytest.raises(errors.Rejected):
+            caller("posting", _fails(SdkError(422)))
+        with pytest.raises(errors.RateLimited):
+            caller("posting", _fails(SdkError(429, reset=NOW + timedelta(minutes=1))))
+        with pytest.raises(errors.RateLimited):
+            caller("posting", _fails())  # held by the pacer: never sent, never counted
+    finally:
+        stop()
+    _caller()("reading", _fails(), posting=False)  # after stop(): not told
+    assert told == [
+        ("example", "read", "ok"),
+        ("example", "read", "expected"),
+        ("example", "post", "error"),
+        ("example", "post", "rate_limited"),
+    ]

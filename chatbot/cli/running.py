@@ -90,8 +90,10 @@ def run(
     metrics = None
     if loaded.config.metrics.port is not None:
         from chatbot.metrics import Metrics
+        from chatbot.networks.calls import observe_requests
 
         metrics = Metrics(store, lambda: datetime.now(UTC), [n.value for n in networks])
+        observe_requests(metrics.request)
         metrics.serve(loaded.config.metrics.address, loaded.config.metrics.port)
     runner = Runner(
         store=store,

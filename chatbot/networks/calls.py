@@ -38,6 +38,23 @@ E = TypeVar("E", bound=BaseException)
 # When a 429 carries no usable reset time.
 DEFAULT_RATELIMIT_WAIT = timedelta(seconds=60)
 
+# Told of every request: (network, endpoint class "post" or "read", outcome "ok",
+# "expected" (a failure the caller handles, such as a post not there), "rate_limited"
+# or "error"). The metrics register one when the bot serves them.
+RequestObserver = Callable[[str, str, str], None]
+_observers: list[RequestObserver] = []
+
+
+def observe_requests(observer: RequestObserver) -> Callable[[], None]:
+    """Tell ``observer`` of every request any network makes; returns how to stop."""
+    _observers.append(observer)
+    return lambda: _observers.remove(observer)
+
+
+def _told(network: str, posting: bool, outcome: str) -> None:
+    for observer in list(_observers):
+        observer(network, "post" if posting else "read", outcome)
+
 
 @dataclass(frozen=True)
 class Failure:
@@ -97,8 +114,11 @@ class Caller(Generic[E]):
         pacer: Pacer,
         clock: Callable[[], datetime],
         lock: contextlib.AbstractContextManager[Any] | None = None,
+        network: str = "",
     ) -> None:
-        """``read`` turns the SDK's exception into a Failure; ``pacer`` is held after a 429."""
+        """``read`` turns the SDK's exception into a Failure; ``pacer`` is held after a 429.
+        ``network`` names the requests to the observers (:func:`observe_requests`)."""
+        self.network = network
         self.pacer = pacer
         self._sdk_error = sdk_error
         self._read = read
@@ -137,15 +157,20 @@ class Caller(Generic[E]):
             self.pace(what, posting=posting, also=also)
             with self._lock:
                 try:
-                    return call()
+                    answer = call()
                 except self._sdk_error as exc:
                     failure = self.read(exc)
                     if expect is not None and expect(failure):
+                        _told(self.network, posting, "expected")
                         raise Expected(failure) from exc
+                    problem = classify(failure, what, self._clock())
+                    limited = isinstance(problem, errors.RateLimited)
+                    _told(self.network, posting, "rate_limited" if limited else "error")
                     if attempt == 0 and renew is not None and renew(failure):
                         continue
-                    problem = classify(failure, what, self._clock())
                     if isinstance(problem, errors.RateLimited):
                         self.pacer.block_until(problem.retry_at)
                     raise problem from exc
+            _told(self.network, posting, "ok")
+            return answer
         raise AssertionError("unreachable")  # pragma: no cover

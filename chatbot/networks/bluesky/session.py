@@ -88,6 +88,7 @@ class Client:
             read=read_failure,
             pacer=Pacer(*REQUEST_LIMIT, wall=clock),
             clock=clock,
+            network="bluesky",
         )
 
     def __call__(

@@ -162,6 +162,7 @@ class Client:
             clock=clock,
             # Mastodon.py keeps rate-limit state on the client: one call at a time.
             lock=threading.RLock(),
+            network="mastodon",
         )
 
     @property
