@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -22,7 +21,6 @@ from typing import Any
 import structlog
 
 from chatbot import errors
-from chatbot.networks.bluesky.calls import already_there, not_found
 from chatbot.networks.bluesky.keys import TID_ALPHABET, TID_LENGTH, tid_from, tid_parts
 from chatbot.networks.bluesky.records import field_of, split_uri
 from chatbot.networks.bluesky.session import Client
@@ -126,43 +124,14 @@ class Interactions:
 
     def _create(self, rkey: str, record: dict[str, Any]) -> bool:
         """Create the like at ``rkey``; False if a record is already there."""
-        body = {
-            "repo": self._client.did(),
-            "collection": LIKE_COLLECTION,
-            "rkey": rkey,
-            "record": record,
-            "swapRecord": None,  # explicit null: create only (records.py says why)
-        }
-        content = json.dumps(body).encode()
-        sdk = self._client.sdk
-        try:
-            self._client(
-                "liking a post",
-                lambda: sdk.invoke_procedure(
-                    "com.atproto.repo.putRecord",
-                    content=content,
-                    headers={"Content-Type": "application/json"},
-                ),
-                write=True,
-                expect=already_there,
-            )
-        except Expected:
-            return False
-        return True
+        return (
+            self._client.create_record("liking a post", LIKE_COLLECTION, rkey, record) is not None
+        )
 
     def _liked_at(self, rkey: str) -> str | None:
         """The uri of the post the like at ``rkey`` is of; None if there is none."""
-        did = self._client.did()
-        sdk = self._client.sdk
-        try:
-            found = self._client(
-                "reading a like",
-                lambda: sdk.com.atproto.repo.get_record(
-                    {"repo": did, "collection": LIKE_COLLECTION, "rkey": rkey}
-                ),
-                expect=not_found,
-            )
-        except Expected:
+        found = self._client.own_record("reading a like", LIKE_COLLECTION, rkey)
+        if found is None:
             return None
         uri = field_of(field_of(found.value, "subject"), "uri")
         return str(uri) if uri else None

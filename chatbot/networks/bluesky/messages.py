@@ -43,7 +43,7 @@ from chatbot.networks.bluesky.reading import (
 )
 from chatbot.networks.bluesky.session import Client
 from chatbot.networks.calls import Expected, Failure
-from chatbot.networks.reading import as_utc
+from chatbot.networks.reading import as_utc, remembered
 from chatbot.posts import Author, PostRef, SeenPost
 from chatbot.script import NetworkName
 
@@ -114,7 +114,7 @@ class DirectMessages:
         start), oldest first, and the cursor after them; none where DMs are not offered."""
         if self._closed_until is not None and self._clock() < self._closed_until:
             return [], {}
-        before = _revs(cursors.get(CURSOR))
+        before = remembered(cursors, CURSOR)  # {conversation id: rev}
         try:
             convos = self._convos(before, thread.since)
         except Expected as exc:
@@ -161,21 +161,23 @@ class DirectMessages:
                 break
         return convos
 
+    def _page_of(self, convo_id: str, cursor: str | None, *, posting: bool) -> Any:
+        """One page of a conversation's messages, newest first."""
+        getter = self._client.sdk.chat.bsky.convo.get_messages
+        return self._client(
+            "reading direct messages",
+            partial(
+                getter, {"convoId": convo_id, "limit": PAGE, "cursor": cursor}, headers=CHAT_PROXY
+            ),
+            posting=posting,
+        )
+
     def _messages(self, convo_id: str, after_rev: str, since: datetime) -> list[Any]:
         """The messages of a conversation after ``after_rev`` and not before ``since``."""
-        getter = self._client.sdk.chat.bsky.convo.get_messages
         messages: list[Any] = []
         cursor: str | None = None
         for _ in range(MAX_PAGES):
-            answer = self._client(
-                "reading direct messages",
-                partial(
-                    getter,
-                    {"convoId": convo_id, "limit": PAGE, "cursor": cursor},
-                    headers=CHAT_PROXY,
-                ),
-                posting=False,
-            )
+            answer = self._page_of(convo_id, cursor, posting=False)
             page = list(answer.messages)
             newer = [m for m in page if _after(m, after_rev, since)]
             # A deleted message (deletedMessageView) or a system one has no text.
@@ -229,17 +231,9 @@ class DirectMessages:
             return None
         convo_id, message_id = split_ref(request.parent.id)
         me = self._client.did()
-        getter = self._client.sdk.chat.bsky.convo.get_messages
         cursor: str | None = None
         for _ in range(MAX_PAGES):
-            answer = self._client(
-                "reading direct messages",
-                partial(
-                    getter,
-                    {"convoId": convo_id, "limit": PAGE, "cursor": cursor},
-                    headers=CHAT_PROXY,
-                ),
-            )
+            answer = self._page_of(convo_id, cursor, posting=True)  # before an answer is sent
             wanted = " ".join(request.text.split())
             for message in answer.messages:  # newest first, down to the one answered
                 if str(_get(message, "id")) == message_id:
@@ -297,17 +291,6 @@ def _seen(convo_id: str, message: Any, member: Any, web: str) -> SeenPost | None
         created_at=sent,
         direct=True,
     )
-
-
-def _revs(raw: str | None) -> dict[str, str]:
-    """The ``dms`` cursor: {conversation id: rev}; {} when absent or unreadable."""
-    if not raw:
-        return {}
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        return {}
-    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
 
 
 def _dump(revs: Mapping[str, str]) -> str:

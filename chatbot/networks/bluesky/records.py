@@ -12,7 +12,6 @@ HTTP 500, not a clean conflict: it is not used.)
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -24,11 +23,9 @@ from PIL import Image, UnidentifiedImageError
 
 from chatbot import errors
 from chatbot.networks.base import Attachment, PostRequest
-from chatbot.networks.bluesky.calls import already_there, not_found
 from chatbot.networks.bluesky.keys import record_key
 from chatbot.networks.bluesky.reading import BSKY_WEB, post_url
 from chatbot.networks.bluesky.session import Client
-from chatbot.networks.calls import Expected
 from chatbot.posts import PostRef
 from chatbot.script import NetworkName
 from chatbot.text import Facet
@@ -172,29 +169,8 @@ class Records:
 
     def _create(self, rkey: str, record: dict[str, Any]) -> PostRef | None:
         """Create the post at ``rkey``; None if a record is already there (InvalidSwap)."""
-        body = {
-            "repo": self._client.did(),
-            "collection": POST_COLLECTION,
-            "rkey": rkey,
-            "record": record,
-            # Explicit null, not absent: "only if there is no record yet". The
-            # SDK's models drop None fields, so the JSON is written here.
-            "swapRecord": None,
-        }
-        content = json.dumps(body).encode()
-        sdk = self._client.sdk
-        try:
-            response = self._client(
-                "posting",
-                lambda: sdk.invoke_procedure(
-                    "com.atproto.repo.putRecord",
-                    content=content,
-                    headers={"Content-Type": "application/json"},
-                ),
-                write=True,
-                expect=already_there,
-            )
-        except Expected:
+        response = self._client.create_record("posting", POST_COLLECTION, rkey, record)
+        if response is None:
             return None
         answer = response.content if isinstance(response.content, dict) else {}
         uri, cid = str(answer.get("uri", "")), str(answer.get("cid", ""))
@@ -203,17 +179,8 @@ class Records:
         return post_ref(uri, cid, handle=self._client.handle, web=self._web)
 
     def _get_post(self, rkey: str) -> tuple[PostRef, str] | None:
-        did = self._client.did()
-        sdk = self._client.sdk
-        try:
-            found = self._client(
-                "reading a post",
-                lambda: sdk.com.atproto.repo.get_record(
-                    {"repo": did, "collection": POST_COLLECTION, "rkey": rkey}
-                ),
-                expect=not_found,
-            )
-        except Expected:
+        found = self._client.own_record("reading a post", POST_COLLECTION, rkey)
+        if found is None:
             return None
         return post_ref(found.uri, found.cid or "", handle=self._client.handle, web=self._web), str(
             getattr(found.value, "text", "")

@@ -17,6 +17,7 @@ when the session died mid-run.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import threading
@@ -24,7 +25,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import structlog
 from atproto_client import Client as AtprotoClient
@@ -39,10 +40,12 @@ from chatbot.networks.bluesky.calls import (
     REQUEST_LIMIT,
     SESSION_ERRORS,
     WRITE_POINTS,
+    already_there,
+    not_found,
     read_failure,
     says_nothing_about_the_request,
 )
-from chatbot.networks.calls import Caller, Failure
+from chatbot.networks.calls import Caller, Expected, Failure
 from chatbot.networks.pacing import Pacer
 
 log = structlog.get_logger("chatbot.networks.bluesky")
@@ -118,6 +121,49 @@ class Client:
         if self._who is None:
             raise errors.AuthFailed("not signed in to Bluesky")
         return self._who[0]
+
+    def own_record(self, what: str, collection: str, rkey: str) -> Any | None:
+        """The record at ``rkey`` in the account's own repo; None if there is none."""
+        did = self.did()
+        get_record = self.sdk.com.atproto.repo.get_record
+        try:
+            return self(
+                what,
+                lambda: get_record({"repo": did, "collection": collection, "rkey": rkey}),
+                expect=not_found,
+            )
+        except Expected:
+            return None
+
+    def create_record(
+        self, what: str, collection: str, rkey: str, record: dict[str, Any]
+    ) -> Any | None:
+        """Create ``record`` at ``rkey`` in the account's repo, only if no record is there:
+        the response, or None if one already is (InvalidSwap). A retry of a write whose
+        answer was lost therefore never writes twice."""
+        body = {
+            "repo": self.did(),
+            "collection": collection,
+            "rkey": rkey,
+            "record": record,
+            # Explicit null, not absent: "only if there is no record yet". The
+            # SDK's models drop None fields, so the JSON is written here.
+            "swapRecord": None,
+        }
+        content = json.dumps(body).encode()
+        try:
+            return self(
+                what,
+                lambda: self.sdk.invoke_procedure(
+                    "com.atproto.repo.putRecord",
+                    content=content,
+                    headers={"Content-Type": "application/json"},
+                ),
+                write=True,
+                expect=already_there,
+            )
+        except Expected:
+            return None
 
     def signed_in_handle(self) -> str:
         """The handle of the account signed in, as the server says; else the configured one."""
