@@ -202,9 +202,17 @@ class FakeAppView:
         hits.sort(key=_sort_at, reverse=True)
         offset = int(params.get("cursor") or 0)
         size = self.page_size or int(params.get("limit", "25"))
-        page = hits[offset : offset + size]
+        page = [
+            {**p, "replyCount": self._reply_count(p["uri"])} for p in hits[offset : offset + size]
+        ]
         more = offset + size < len(hits)
         return {"posts": page, **({"cursor": str(offset + size)} if more else {})}
+
+    def _reply_count(self, uri: str) -> int:
+        return sum(
+            p["record"].get("reply", {}).get("parent", {}).get("uri") == uri
+            for p in self.posts.values()
+        )
 
     def _thread(self, uri: str) -> dict[str, Any]:
         replies = [
@@ -460,6 +468,26 @@ def test_a_deleted_hashtag_post_is_reported_on_a_sweep(tmp_path: Path) -> None:
     quiet = chat.collect(cursors)
     assert quiet.deleted == ()
     assert chat.collect(quiet.cursors).deleted == (gone,)
+
+
+def test_a_reply_to_a_participants_own_post_is_collected_on_a_sweep(tmp_path: Path) -> None:
+    """A reply without the hashtag to someone's top-level hashtag post is read on a sweep
+    once that post's reply count changes, and only then."""
+    chat = _chat(tmp_path, sweep_every=2)
+    top = chat.view.post(ANA, f"A1: stations #{TAG}")
+    cursors = chat.collect().cursors
+    reply = chat.view.post(BEN, "Love this", parent=top, root=top)
+    quiet = chat.collect(cursors)
+    assert reply not in {p.id for p in quiet.posts}
+    swept = chat.collect(quiet.cursors)
+    assert {p.id: p.reply_to for p in swept.posts}[reply] == top
+
+    def side_reads() -> int:
+        return sum(r.url.params.get("uri") == top for r in chat.view.called("getPostThread"))
+
+    assert side_reads() == 1
+    chat.collect(chat.collect(swept.cursors).cursors)
+    assert side_reads() == 1
 
 
 def test_an_error_raises_before_any_cursor_moves(chat: Chat) -> None:

@@ -116,11 +116,14 @@ class FakeInstance(BaseAdapter):
             "tags": [{"name": t.lower(), "url": f"{self.base}/tags/{t}"} for t in tags],
             "favourites_count": 2,
             "reblogs_count": 1,
+            "replies_count": 0,
             "reblog": None,
             "quote": {"state": "accepted", "quoted_status": self.statuses[int(quote)]}
             if quote
             else None,
         }
+        if reply_to is not None and int(reply_to) in self.statuses:
+            self.statuses[int(reply_to)]["replies_count"] += 1
         return str(sid)
 
     def edit(self, sid: str, text: str, at: datetime) -> None:
@@ -128,7 +131,10 @@ class FakeInstance(BaseAdapter):
         self.statuses[int(sid)]["edited_at"] = _iso(at)
 
     def delete(self, sid: str) -> None:
-        del self.statuses[int(sid)]
+        gone = self.statuses.pop(int(sid))
+        parent = gone["in_reply_to_id"]
+        if parent is not None and int(parent) in self.statuses:
+            self.statuses[int(parent)]["replies_count"] -= 1
 
     def mention(self, sid: str, kind: str = "mention") -> None:
         self.next_id += 1
@@ -491,6 +497,32 @@ def test_edits_and_deletions_under_the_hashtag_show_on_a_sweep() -> None:
     assert edited.text == f"A1: final answer #{TAG}"
     assert edited.edited_at == START + timedelta(minutes=9)
     assert dropped not in swept.cursors["tagged"]
+
+
+def test_a_reply_to_a_participants_own_post_is_collected_on_a_sweep() -> None:
+    """A conversation beside the bot's thread: a reply (no hashtag) to someone's top-level
+    hashtag post is read on a sweep, once its post's reply count changes; a later sweep
+    with the count unchanged reads nothing more, and a deletion there is noticed."""
+    chat = _chat(sweep_every=2)
+    top = chat.server.add(ANA, f"A1: stations #{TAG}")
+    cursors = chat.collect().cursors  # round 1: a sweep, no replies yet
+    reply = chat.server.add(BEN, "Love this, stealing it", reply_to=top)
+    quiet = chat.collect(cursors)  # round 2: from the cursor only
+    assert reply not in {p.id for p in quiet.posts}
+    swept = chat.collect(quiet.cursors)  # round 3: a sweep
+    assert {p.id: p.reply_to for p in swept.posts}[reply] == top
+
+    def side_reads() -> int:
+        return sum(f"/statuses/{top}/context" in (r.url or "") for r in chat.server.requests)
+
+    assert side_reads() == 1
+    again = chat.collect(chat.collect(swept.cursors).cursors)  # rounds 4 and 5 (a sweep)
+    assert side_reads() == 1
+    uri = chat.server.statuses[int(reply)]["uri"]
+    chat.server.delete(reply)
+    after = chat.collect(chat.collect(again.cursors).cursors)  # rounds 6 and 7 (a sweep)
+    assert after.deleted == (uri,)
+    assert side_reads() == 2
 
 
 def test_mentions_go_back_to_the_chat_start_then_forward() -> None:

@@ -24,7 +24,11 @@ for every network:
 5. the posts addressed to the bot (mentions, direct messages: where co-moderators'
    commands come from), oldest first, each once: a source may read the same
    notification again in the next round (an overlap by time), so the ids handed
-   over are remembered in the ``to_bot`` cursor.
+   over are remembered in the ``to_bot`` cursor;
+6. side threads: on a sweep, the replies under a participant's own hashtag post (a
+   conversation beside the bot's thread, often without the hashtag) are read for each
+   such post whose reply count changed since it was last read; the ``side`` cursor
+   keeps each one's count and replies, so a reply deleted there is noticed too.
 
 Any error raises before a cursor is returned, so a failed round is read again
 from the same cursors and loses nothing. :func:`follow` is the one paging loop.
@@ -56,6 +60,8 @@ SWEEP_ROUNDS = 8
 THREADS = "threads"
 # The cursor that remembers the posts addressed to the bot handed over last round.
 TO_BOT = "to_bot"
+# The cursor of side threads: {post id: {"n": its reply count, "replies": {id: uri}}}.
+SIDE = "side"
 
 
 # --- paging ---------------------------------------------------------------------------------
@@ -145,6 +151,24 @@ def remembered(cursors: Mapping[str, str], source: str) -> dict[str, str]:
     if isinstance(value, list):  # a list of uris: the id is the uri (Bluesky)
         return {str(v): str(v) for v in value}
     return {}
+
+
+def _sides(raw: str) -> dict[str, dict[str, Any]]:
+    """The ``side`` cursor: {post id: {"n": reply count, "replies": {id: uri}}}."""
+    try:
+        value = json.loads(raw) if raw else {}
+    except ValueError:
+        return {}
+    if not isinstance(value, dict):
+        return {}
+    return {
+        str(k): {
+            "n": int(v.get("n", 0)),
+            "replies": {str(a): str(b) for a, b in dict(v.get("replies", {})).items()},
+        }
+        for k, v in value.items()
+        if isinstance(v, dict)
+    }
 
 
 def remember(posts: Mapping[str, str]) -> str:
@@ -239,7 +263,12 @@ class Sources(Protocol[T]):
         ...
 
     def replies(self, ref: PostRef) -> Replies[T] | None:
-        """The thread under one of the bot's posts, at any depth; None if that post is gone."""
+        """The thread under a post (the bot's, or a participant's with replies), at any
+        depth; None if that post is gone."""
+        ...
+
+    def reply_count(self, item: T) -> int:
+        """How many replies the server says a post has (0 when it does not say)."""
         ...
 
     def still_there(self, ids: Sequence[str]) -> Iterable[T]:
@@ -292,8 +321,14 @@ class CollectionRound(Generic[T]):
                 covered |= replies.covered
                 thread_now.update(keep(replies.items))
 
+        if sweep:
+            under_bot = set(thread_now) | covered
+            side, side_gone = self._side_threads(thread, cursors, kept, under_bot, keep)
+        else:
+            side, side_gone = _sides(cursors.get(SIDE, "")), {}
         known_tagged = remembered(cursors, sources.tagged_key)
         vanished = {i: u for i, u in remembered(cursors, THREADS).items() if i not in thread_now}
+        vanished.update(side_gone)
         if sweep:
             vanished.update({i: u for i, u in known_tagged.items() if i not in tag_now})
         vanished = {i: u for i, u in vanished.items() if i not in kept}
@@ -316,9 +351,45 @@ class CollectionRound(Generic[T]):
                     {i: u for i, u in tagged_after.items() if i not in deleted}
                 ),
                 **to_bot_cursor,
+                **({SIDE: json.dumps(side, sort_keys=True, separators=(",", ":"))} if side else {}),
             },
             to_bot=tuple(to_bot),
         )
+
+    def _side_threads(
+        self,
+        thread: ChatThread,
+        cursors: Mapping[str, str],
+        kept: Mapping[str, T],
+        under_bot: set[str],
+        keep: Callable[[Iterable[T]], dict[str, str]],
+    ) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+        """The replies under participants' posts outside the bot's thread whose reply count
+        changed (kept for the round), the ``side`` cursor after it, and the replies no
+        longer there (id -> uri) for the round's check of what vanished."""
+        sources = self.sources
+        before = _sides(cursors.get(SIDE, ""))
+        after: dict[str, dict[str, Any]] = {}
+        gone: dict[str, str] = {}
+        network = thread.bot_posts[0].network
+        for post_id, item in list(kept.items()):
+            if post_id in under_bot:
+                continue
+            count = sources.reply_count(item)
+            known = before.get(post_id, {"n": 0, "replies": {}})
+            if count == known["n"]:
+                if known["replies"]:
+                    after[post_id] = known
+                continue
+            replies = sources.replies(PostRef(network, post_id))
+            found = keep(replies.items) if replies is not None else {}
+            found.pop(post_id, None)  # a thread read may include the post itself
+            after[post_id] = {"n": count, "replies": found}
+            gone.update({i: u for i, u in known["replies"].items() if i not in found})
+        for post_id, known in before.items():
+            if post_id not in kept and post_id not in after:
+                after[post_id] = known  # not seen this round: kept as it was
+        return {k: v for k, v in after.items() if v["replies"] or v["n"]}, gone
 
     def _addressed(
         self, items: Iterable[T], cursors: Mapping[str, str], bot_ids: set[str], me: str

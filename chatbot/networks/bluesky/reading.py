@@ -231,6 +231,9 @@ class BlueskySources:
     def readable(self, item: Any) -> bool:
         return True  # every post view is public
 
+    def reply_count(self, item: Any) -> int:
+        return int(_get(item, "reply_count") or _get(item, "replyCount") or 0)
+
     def hashtag(self, thread: ChatThread, cursors: Mapping[str, str], *, sweep: bool) -> Found[Any]:
         """Posts with the hashtag, newest first, back to what the ``search`` cursor saw (less an
         overlap); a sweep goes back to the chat's start: deletions show as absences."""

@@ -87,6 +87,9 @@ class MastodonSources:
     def readable(self, item: Any) -> bool:
         return readable(item)
 
+    def reply_count(self, item: Any) -> int:
+        return int(item.get("replies_count") or 0)
+
     def hashtag(self, thread: ChatThread, cursors: Mapping[str, str], *, sweep: bool) -> Found[Any]:
         """The hashtag's posts since the cursor; a sweep starts again from the chat's first
         post, which shows edits, deletions and posts that arrived late."""
