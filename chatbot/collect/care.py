@@ -117,7 +117,12 @@ class Care:
             count = self._chats_joined(chat_id, post)
             if count in care.milestones.at:
                 text = _render(care.milestones.text, {**values, "count": str(count)})
-                return ReplyKind.MILESTONE, text, self._badge(chat_id, post, series, count)
+                # The badge names the series by its hashtag, as participants know it.
+                return (
+                    ReplyKind.MILESTONE,
+                    text,
+                    self._badge(chat_id, post, values["hashtag"], count),
+                )
         if care.welcome.enabled and not returning:
             return ReplyKind.HELLO, _render(care.welcome.text, values), None
         if care.nudge.enabled and _needs_nudge(item, script.hashtag):
