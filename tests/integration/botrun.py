@@ -213,7 +213,7 @@ def real_time(folder: BotFolder, args: Sequence[str]) -> tuple[str, ...]:
     for path in folder.schedules.glob("*.yaml"):
         path.write_text(_sped_up(path.read_text(encoding="utf-8"), speed), encoding="utf-8")
     text = folder.config_text()
-    extra = ["collect_every: 1s"]
+    extra = [] if "collect_every:" in text else ["collect_every: 1s"]
     if "answer_tail:" not in text:  # long enough for the last answers, short enough to exit
         extra.append(f"answer_tail: {min(30 * 60 / speed, 15):g}s")
     folder.config.write_text(text.rstrip("\n") + "\n" + "\n".join(extra) + "\n", encoding="utf-8")

@@ -249,25 +249,29 @@ def test_twenty_restarts_create_one_session(
     tmp_path: Path,
     bots: BotRunner,
 ) -> None:
-    """20 runs of `chatbot run` in a row: one login, then the stored session every time."""
+    """20 runs of `chatbot run` in a row: one login, then the stored session every time.
+    Each run is a chat of its own (a real-time one, as an account is configured), read for
+    a second after its closing."""
     bot = accounts("restart")
     folder = bot.folder(tmp_path / "bot")
-    folder.write_script(
-        "chat.yaml",
-        chat_script(
-            chat_id="brestart",
-            hashtag=_tag(),
-            networks=["bluesky"],
-            reminder=False,
-            questions=("Only question?",),
-            image_question=None,
-            first_question_at="1s",
-            closing_at="2s",
-        ),
-    )
+    folder.config.write_text(folder.config_text() + "answer_tail: 1s\n", encoding="utf-8")
     assert bot.app_password_sessions() == 0
     logins = resumed = 0
-    for _ in range(RESTARTS):
+    tag = _tag()
+    for run in range(RESTARTS):
+        folder.write_script(
+            "chat.yaml",
+            chat_script(
+                chat_id=f"brestart{run}",
+                hashtag=tag,
+                networks=["bluesky"],
+                reminder=False,
+                questions=("Only question?",),
+                image_question=None,
+                first_question_at="1s",
+                closing_at="2s",
+            ),
+        )
         process = bots.run(folder, "run", "--speed", "60", "--config", str(folder.config))
         events = process.events()
         assert events.count("posted") == 3

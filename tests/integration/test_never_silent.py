@@ -50,7 +50,8 @@ def _chat(folder: Any, tag: str) -> None:
 @pytest.mark.parametrize(
     "fault",
     [
-        pytest.param(("/api/v2/instance", "/api/v1/instance"), id="instance-endpoints"),
+        # Mastodon.py asks for /api/v2/instance/ (a trailing slash): globs match both forms.
+        pytest.param(("/api/v2/instance*", "/api/v1/instance*"), id="instance-endpoints"),
         pytest.param(("/api/v1/timelines/tag/*",), id="hashtag-timeline"),
     ],
 )
