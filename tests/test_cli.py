@@ -253,3 +253,14 @@ def test_run_names_every_missing_secret_at_once(run_chatbot: RunChatbot, tmp_pat
     assert "environment variable CHATBOT_TEST_NO_SUCH_TOKEN is not set" in output
     assert f"cannot read the secret file {tmp_path / 'no-such-secret'}" in output
     assert "Traceback" not in output
+
+
+def test_run_exit_when_done_with_no_chat_to_run_exits_at_once(
+    run_chatbot: RunChatbot, tmp_path: Path
+) -> None:
+    """Nothing planned (an empty folder, or every chat already over) is nothing to wait for."""
+    (tmp_path / "schedules").mkdir()
+    config = tmp_path / "config.yaml"
+    config.write_text("data_dir: data\nschedules: schedules\n", encoding="utf-8")
+    result = run_chatbot("run", "--config", str(config), "--exit-when-done", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -267,10 +267,10 @@ class Runner:
         """Whether every planned chat is done, missed or cancelled; with ``answers_in``,
         also whether their collection has ended (their transcripts are written)."""
         chats = [self.store.chats.get(chat_id) for chat_id in self.planned_chats()]
-        over = bool(chats) and all(c and c.state in OVER_STATES for c in chats)
-        if over and answers_in:
+        over = all(c and c.state in OVER_STATES for c in chats)
+        if over and answers_in:  # nothing planned at all is over too: nothing to wait for
             return not any(job.id.startswith("collect:") for job in self.scheduler.get_jobs())
-        return over
+        return over and bool(chats)
 
     def guarded(self, what: str, chat_id: str | None, work: Callable[[], T]) -> T | Failed:
         """Run ``work``; an exception is logged and recorded as an event, never raised.
