@@ -279,3 +279,31 @@ def test_a_lease_whose_holder_is_known_dead_is_taken_at_once(store: Store) -> No
         "c", "host:2:b", now=NOW + timedelta(seconds=1), ttl=ttl, gone=lambda h: h == "host:1:a"
     )
     assert isinstance(taken, Fence) and taken.holder == "host:2:b"
+
+
+def test_a_write_that_lost_a_race_on_a_key_runs_again(store: Store) -> None:
+    """Another replica inserted the same key in the same instant: the write is run again in
+    a new transaction (now an update), and a key conflict that persists is raised."""
+    import sqlalchemy as sa
+
+    from chatbot.store.schema import scripts_table
+
+    store.scripts.save("weekly", "a.yaml", "d1", "id: weekly", now=NOW)
+    tries: list[int] = []
+
+    def insert_then_update(conn: sa.Connection) -> str:
+        tries.append(1)
+        if len(tries) == 1:  # what the loser of the race does first
+            conn.execute(scripts_table.insert().values(script_id="weekly", path="b.yaml"))
+        conn.execute(
+            scripts_table.update().where(scripts_table.c.script_id == "weekly").values(digest="d2")
+        )
+        return "written"
+
+    assert store.scripts._racing(insert_then_update) == "written"
+    assert len(tries) == 2
+    assert store.scripts.digest("weekly") == "d2"
+    with pytest.raises(sa.exc.IntegrityError):
+        store.scripts._racing(
+            lambda conn: conn.execute(scripts_table.insert().values(script_id="weekly", path="c"))
+        )

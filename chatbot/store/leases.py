@@ -203,8 +203,8 @@ class Leases(Repository):
             ]
 
     def _account(self, network: str, values: dict[str, Any]) -> None:
-        with self._tx() as conn:
-            upsert(conn, accounts_table, {"network": network}, values)
+        # Replicas share the account: two may record its first call at once.
+        self._racing(lambda conn: upsert(conn, accounts_table, {"network": network}, values))
 
 
 def _lease(row: sa.Row[Any]) -> LeaseRow:

@@ -14,20 +14,16 @@ class Scripts(Repository):
     """Reads and writes of the scripts table."""
 
     def save(self, script_id: str, path: str, digest: str, source: str, *, now: datetime) -> None:
-        """Remember the last good version of a script."""
-        with self._tx() as conn:
-            upsert(
-                conn,
-                scripts_table,
-                {"script_id": script_id},
-                {
-                    "path": path,
-                    "digest": digest,
-                    "source": source,
-                    "loaded_at": now,
-                    "removed_at": None,
-                },
-            )
+        """Remember the last good version of a script (replicas loading the same folder may
+        save it at the same instant: the loser's write runs again, as an update)."""
+        values = {
+            "path": path,
+            "digest": digest,
+            "source": source,
+            "loaded_at": now,
+            "removed_at": None,
+        }
+        self._racing(lambda conn: upsert(conn, scripts_table, {"script_id": script_id}, values))
 
     def source_at(self, path: str) -> tuple[str, str] | None:
         """(script id, source) of the last good version loaded from ``path``."""

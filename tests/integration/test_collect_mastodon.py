@@ -128,7 +128,7 @@ def test_under_429s_and_5xx_no_answer_is_lost(
         # The injected 429 carries a fixed reset time; served after it, a 429 has no
         # usable reset and the bot waits a minute: one 429, reset well ahead.
         mastodon_server.inject_fault(
-            f"/api/v1/timelines/tag/{tag}", status=429, count=1, reset=timedelta(seconds=6)
+            f"/api/v1/timelines/tag/{tag}", status=429, count=1, reset=timedelta(seconds=15)
         )
         mastodon_server.inject_fault("/api/v1/statuses/*/context", status=500, count=3)
         mastodon_server.inject_fault("/api/v1/notifications", status=503, count=2)
