@@ -6,12 +6,15 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Generic, TypeVar
 
 from chatbot.errors import NetworkError
 from chatbot.networks.base import Network, PostRequest
 from chatbot.posts import PostRef
 from chatbot.script import NetworkName
 from chatbot.text import Limits
+
+N = TypeVar("N", bound=Network)
 
 
 @dataclass
@@ -33,25 +36,17 @@ class FakeClock:
         return self.current
 
 
-class FailingNetwork:
-    """Wraps a network; the next calls to ``post`` raise the errors queued with ``fail``."""
+class Wrapped(Generic[N]):
+    """A network passed through as it is: a subclass changes only what it is about."""
 
-    def __init__(self, inner: Network) -> None:
+    def __init__(self, inner: N) -> None:
         self.inner = inner
         self.name: NetworkName = inner.name
-        self.failures: deque[NetworkError] = deque()
-        self.calls: list[PostRequest] = []
-
-    def fail(self, *errors: NetworkError) -> None:
-        self.failures.extend(errors)
 
     def limits(self) -> Limits:
         return self.inner.limits()
 
     def post(self, request: PostRequest) -> PostRef:
-        self.calls.append(request)
-        if self.failures:
-            raise self.failures.popleft()
         return self.inner.post(request)
 
     def find(self, request: PostRequest) -> PostRef | None:
@@ -59,3 +54,21 @@ class FailingNetwork:
 
     def close(self) -> None:
         self.inner.close()
+
+
+class FailingNetwork(Wrapped[Network]):
+    """Wraps a network; the next calls to ``post`` raise the errors queued with ``fail``."""
+
+    def __init__(self, inner: Network) -> None:
+        super().__init__(inner)
+        self.failures: deque[NetworkError] = deque()
+        self.calls: list[PostRequest] = []
+
+    def fail(self, *errors: NetworkError) -> None:
+        self.failures.extend(errors)
+
+    def post(self, request: PostRequest) -> PostRef:
+        self.calls.append(request)
+        if self.failures:
+            raise self.failures.popleft()
+        return self.inner.post(request)

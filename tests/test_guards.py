@@ -21,7 +21,7 @@ from chatbot.run.runner import Runner
 from chatbot.script import NetworkName
 from chatbot.status import build_status, render_status
 from chatbot.store import Store
-from chatbot.testing import FakeClock
+from chatbot.testing import FakeClock, Wrapped
 from chatbot.text import Limits
 
 START = datetime(2030, 1, 3, 20, 0, tzinfo=UTC)
@@ -41,12 +41,11 @@ SCRIPT = """\
 """
 
 
-class Flaky:
+class Flaky(Wrapped[LocalNetwork]):
     """The local network, with collection rounds a test can break or hold."""
 
     def __init__(self, inner: LocalNetwork) -> None:
-        self.inner = inner
-        self.name = inner.name
+        super().__init__(inner)
         self.error: Exception | None = None
         self.hold = threading.Event()
         self.hold.set()
@@ -55,18 +54,6 @@ class Flaky:
         self.most_inside = 0
         self.cursors_seen: list[dict[str, str]] = []
         self._lock = threading.Lock()
-
-    def limits(self) -> Limits:
-        return self.inner.limits()
-
-    def post(self, request: PostRequest) -> PostRef:
-        return self.inner.post(request)
-
-    def find(self, request: PostRequest) -> PostRef | None:
-        return self.inner.find(request)
-
-    def close(self) -> None:
-        self.inner.close()
 
     def collect(self, thread: ChatThread, cursors: dict[str, str]) -> Collected:
         with self._lock:

@@ -13,15 +13,13 @@ import pytest
 from chatbot.archive import render
 from chatbot.config import LatePolicy
 from chatbot.errors import NetworkError, Transient
-from chatbot.networks.base import ChatThread, Collected, PostRequest
+from chatbot.networks.base import ChatThread, Collected
 from chatbot.networks.local import LocalNetwork
-from chatbot.posts import PostRef
 from chatbot.run.runner import Runner
 from chatbot.script import NetworkName
 from chatbot.status import build_status, render_answers, render_status
 from chatbot.store import BOT_AUTHOR, Store, UnitState
-from chatbot.testing import FakeClock
-from chatbot.text import Limits
+from chatbot.testing import FakeClock, Wrapped
 from chatbot.transcript import build_transcript
 
 START = datetime(2030, 1, 3, 20, 0, tzinfo=UTC)
@@ -44,25 +42,12 @@ SCRIPT = """\
 """
 
 
-class Unreadable:
+class Unreadable(Wrapped[LocalNetwork]):
     """The local network, whose answers cannot be read while ``error`` is set."""
 
     def __init__(self, inner: LocalNetwork) -> None:
-        self.inner = inner
-        self.name = inner.name
+        super().__init__(inner)
         self.error: NetworkError | None = None
-
-    def limits(self) -> Limits:
-        return self.inner.limits()
-
-    def post(self, request: PostRequest) -> PostRef:
-        return self.inner.post(request)
-
-    def find(self, request: PostRequest) -> PostRef | None:
-        return self.inner.find(request)
-
-    def close(self) -> None:
-        self.inner.close()
 
     def collect(self, thread: ChatThread, cursors: dict[str, str]) -> Collected:
         if self.error is not None:
