@@ -17,12 +17,14 @@ from contextlib import contextmanager
 from functools import cache
 from itertools import islice
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-import jinja2
 import structlog
 
 from chatbot.errors import ChatbotError
+
+if TYPE_CHECKING:
+    import jinja2
 from chatbot.public import (
     OPTED_OUT,
     contain_bidi,
@@ -129,6 +131,8 @@ def _markdown_entry(e: Entry, bylines: dict[tuple[str, str], str]) -> str:
 
 @cache
 def _environment() -> jinja2.Environment:
+    import jinja2  # only when a transcript is written: a bot at rest never loads it
+
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("chatbot", "templates"),
         autoescape=True,  # every value is escaped unless marked safe; nothing is

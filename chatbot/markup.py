@@ -11,12 +11,24 @@ entities with unknown names, NUL characters) we follow libxml2.
 
 from __future__ import annotations
 
+import importlib
 import re
 import threading
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from lxml import etree
+if TYPE_CHECKING:
+    from lxml import etree
+else:
+
+    class _OnFirstUse:
+        """lxml, imported when the first HTML post is read: a bot that reads no HTML (the
+        local network, Bluesky) never loads it."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(importlib.import_module("lxml.etree"), name)
+
+    etree = _OnFirstUse()
 
 __all__ = ["PostText", "html_to_text", "read_html"]
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
-
 from chatbot.checks.steps import slot_path
 from chatbot.errors import Problem
 from chatbot.plan import slots
@@ -89,6 +87,8 @@ def _image_problem(
 
 def _picture_format(file: Path) -> str | None:
     """The format Pillow finds in the file, if it reads as a whole, valid picture."""
+    from PIL import Image, UnidentifiedImageError  # only when a script names a picture
+
     try:
         with warnings.catch_warnings():
             # A huge picture warns of a "decompression bomb"; it is refused below.
