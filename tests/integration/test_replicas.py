@@ -84,7 +84,10 @@ def _replicas(tmp_path: Path, database: str, where: Where) -> tuple[BotFolder, B
         root.mkdir()
         (root / "config.yaml").write_text(
             f"data_dir: data\nschedules: {schedules}\ndatabase_url: {database}\n"
-            f"log_format: json\nlease: {LEASE}s\nanswer_tail: 3s\n{accounts}",
+            f"log_format: json\nlease: {LEASE}s\nanswer_tail: 3s\n"
+            # Collection rounds, which renew the lease after the closing, come oftener
+            # than the lease lasts (15 s and 30 s by default).
+            f"collect_every: 1s\n{accounts}",
             encoding="utf-8",
         )
         folders.append(BotFolder(root, env))
@@ -133,6 +136,25 @@ def _acting(shared: Shared, processes: dict[int, BotProcess]) -> tuple[BotProces
     acting = processes[pid]
     other = next(p for p in processes.values() if p is not acting)
     return acting, other
+
+
+def _over_at(process: BotProcess) -> str:
+    """When the process ended its collection for the chat (a log timestamp)."""
+    over = [r for r in process.records() if r.get("event") == "collection over"]
+    assert [r.get("chat") for r in over] == [CHAT]
+    return str(over[0]["timestamp"])
+
+
+def _holders_while_acting(shared: Shared, acting: BotProcess, timeout: float) -> set[int | None]:
+    """The chat's lease holders seen until ``acting`` ends its collection for the chat."""
+    seen: set[int | None] = set()
+    deadline = time.monotonic() + timeout
+    while "collection over" not in acting.events():
+        seen.add(shared.holder_pid())
+        if time.monotonic() > deadline:
+            pytest.fail(f"the chat was not over within {timeout:.0f} s:\n{acting.tail()}")
+        time.sleep(0.05)
+    return seen
 
 
 def _assert_exactly_once(shared: Shared, where: Where) -> None:
@@ -202,10 +224,20 @@ def test_a_replica_paused_past_its_lease_posts_and_records_nothing_when_it_wakes
         )
         woken_at = len(paused.records())
         os.killpg(paused.popen.pid, signal.SIGCONT)
-        assert other.wait(90) == 0
+        holders = _holders_while_acting(shared, other, 90)
+        assert other.wait(30) == 0
         time.sleep(1)  # the woken replica's due jobs fire at once; give them a moment
         after = paused.records()[woken_at:]
         assert [r["event"] for r in after if r.get("event") in ("posted", "skipped")] == []
+        # Until the other replica is done with the chat, the woken one never holds it again
+        # and does nothing for it (it may only notice that it lost the lease).
+        assert holders == {other.popen.pid}
+        over = _over_at(other)
+        assert [
+            r["event"]
+            for r in after
+            if r.get("chat") == CHAT and r["timestamp"] < over and r["event"] != "lease lost"
+        ] == []
         assert paused.terminate() < 10
         _assert_exactly_once(shared, where)
         with shared.store.engine.connect() as conn:
