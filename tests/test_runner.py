@@ -364,3 +364,33 @@ def test_an_unchanged_one_off_chat_is_not_replanned_at_every_sync(tmp_path: Path
     assert sync.run() == [CHAT]
     assert sync.run() == []
     store.close()
+
+
+def test_a_collection_round_in_flight_keeps_the_chat_unfinished(tmp_path: Path) -> None:
+    """While a collection round runs, its one-shot job is out of the scheduler (APScheduler
+    drops it when it fires): the chat's answers are not in yet (``run --exit-when-done``
+    must not stop then); once a round finds the answer window over, they are."""
+    harness = Harness(tmp_path)
+    harness.runner.sync()
+    for minutes in (-60, 0, 6, 15, 24, 33, 48, 48.1):
+        harness.at(minutes)
+    runner = Runner(
+        store=harness.store,
+        networks={NetworkName.LOCAL: harness.local},
+        schedules=harness.schedules,
+        late=LatePolicy(),
+        clock=harness.clock,
+        watch=False,
+        answer_tail=timedelta(minutes=30),
+    )
+    runner.start()
+    try:
+        assert not runner.all_over(answers_in=True)
+        runner.scheduler.remove_job(f"collect:{CHAT}")  # fired: the round is running
+        assert not runner.all_over(answers_in=True)
+        harness.clock.set(START + timedelta(minutes=90))  # past the answer window
+        runner.collect_job(CHAT)
+        assert runner.scheduler.get_job(f"collect:{CHAT}") is None
+        assert runner.all_over(answers_in=True)
+    finally:
+        runner.stop()

@@ -134,6 +134,7 @@ class Runner:
         self._watcher: threading.Thread | None = None
         self._chat_locks: dict[str, threading.Lock] = {}
         self._locks_lock = threading.Lock()
+        self._collecting: set[str] = set()  # booked or running (a fired job has left)
         self._sync_lock = threading.Lock()
         self.replica = Replica(store, clock, ttl=lease_ttl, folder=data_dir)
         self._sync = Sync(
@@ -269,6 +270,9 @@ class Runner:
         chats = [self.store.chats.get(chat_id) for chat_id in self.planned_chats()]
         over = all(c and c.state in OVER_STATES for c in chats)
         if over and answers_in:  # nothing planned at all is over too: nothing to wait for
+            with self._locks_lock:
+                if self._collecting:
+                    return False
             return not any(job.id.startswith("collect:") for job in self.scheduler.get_jobs())
         return over and bool(chats)
 
@@ -353,9 +357,14 @@ class Runner:
             again = self.clock() + AFTER_FAILURE
         if again is not None:
             self._book("collect", self.collect_job, chat_id, again)
+        else:
+            with self._locks_lock:
+                self._collecting.discard(chat_id)
 
     def _ensure_collecting(self, chat_id: str) -> None:
         if self.scheduler.running and self.scheduler.get_job(f"collect:{chat_id}") is None:
+            with self._locks_lock:
+                self._collecting.add(chat_id)
             self._book("collect", self.collect_job, chat_id, self.clock() + self.collector.every)
 
     def _book(self, kind: str, job: Callable[[str], None], chat_id: str, when: datetime) -> None:
