@@ -1,4 +1,4 @@
-"""A replica's name, and when a lease's holder is known to be dead."""
+"""A replica's name, when a lease's holder is known to be dead, and what its heartbeat renews."""
 
 from __future__ import annotations
 
@@ -6,8 +6,13 @@ import os
 import socket
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-from chatbot.run.replica import holder_gone, replica_name
+from chatbot.run.replica import Replica, holder_gone, replica_name
+from chatbot.store import ChatState, Store
+from chatbot.store.leases import Fence
+from chatbot.testing import FakeClock
 
 
 def test_a_replica_is_named_by_host_process_and_nonce() -> None:
@@ -51,3 +56,35 @@ def test_a_holder_in_another_process_namespace_is_never_judged() -> None:
 
 def _namespace() -> str:
     return replica_name().split(":")[3]
+
+
+def test_a_heartbeat_renews_the_lease_of_a_chat_whose_answers_it_still_reads(
+    tmp_path: Path,
+) -> None:
+    """After the closing the chat is over, but its answers are read for the answer tail: the
+    replica reading them keeps its lease, so no other replica reads them (or writes a second
+    transcript); a chat it no longer reads is left to expire."""
+
+    clock = FakeClock(datetime(2030, 1, 3, 20, 0, tzinfo=UTC))
+    store = Store.open(f"sqlite:///{tmp_path / 'state.db'}", now=clock())
+    for chat_id in ("read", "left"):
+        store.chats.upsert(
+            chat_id=chat_id,
+            script_id=chat_id,
+            title="t",
+            hashtag="T",
+            timezone="UTC",
+            start_at=clock(),
+            end_at=clock() + timedelta(hours=1),
+            now=clock(),
+        )
+    replica = Replica(store, clock, ttl=timedelta(seconds=30))
+    assert isinstance(replica.lease("read"), Fence) and isinstance(replica.lease("left"), Fence)
+    for chat_id in ("read", "left"):
+        store.chats.update(chat_id, state=ChatState.DONE, now=clock())
+    clock.advance(timedelta(seconds=20))
+    replica.beat(collecting={"read"})
+    expiry = {lease.chat_id: lease.expires_at for lease in store.leases.of_chats()}
+    assert expiry["read"] == clock() + timedelta(seconds=30)
+    assert expiry["left"] == clock() + timedelta(seconds=10)
+    store.close()

@@ -13,7 +13,7 @@ import json
 import os
 import secrets
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -96,13 +96,17 @@ class Replica:
         or sooner (a replica that stops cleanly hands its leases over at once)."""
         return min(lease.expires_at, self._clock() + LOOK_AGAIN) + timedelta(seconds=1)
 
-    def beat(self) -> None:
-        """Record that this replica is alive, and renew the leases it holds on open chats."""
+    def beat(self, *, collecting: Collection[str] = ()) -> None:
+        """Record that this replica is alive, and renew the leases it holds on open chats and
+        on the chats whose answers it still ``collecting`` (after the closing: a lease that
+        lapsed there would let another replica read them too, and write a second transcript)."""
         now = self._clock()
         self._store.leases.beat(self.name, now=now, started_at=self._started_at)
         open_chats = {c.chat_id for c in self._store.chats.list() if c.state not in OVER_STATES}
         for lease in self._store.leases.of_chats():
-            if lease.holder == self.name and lease.chat_id in open_chats:
+            if lease.holder == self.name and (
+                lease.chat_id in open_chats or lease.chat_id in collecting
+            ):
                 self.lease(lease.chat_id)
 
     def started(self) -> None:

@@ -219,7 +219,10 @@ class Runner:
         every = {
             "sync": (self.sync, SYNC_INTERVAL),
             "commands": (self.apply_commands, COMMANDS_EVERY),
-            "heartbeat": (self.replica.beat, self.replica.ttl / 3),
+            "heartbeat": (
+                lambda: self.replica.beat(collecting=set(self._collecting)),
+                self.replica.ttl / 3,
+            ),
         }
         for name, (work, interval) in every.items():
             self.scheduler.add_job(
@@ -270,10 +273,7 @@ class Runner:
         chats = [self.store.chats.get(chat_id) for chat_id in self.planned_chats()]
         over = all(c and c.state in OVER_STATES for c in chats)
         if over and answers_in:  # nothing planned at all is over too: nothing to wait for
-            with self._locks_lock:
-                if self._collecting:
-                    return False
-            return not any(job.id.startswith("collect:") for job in self.scheduler.get_jobs())
+            return not self._collecting  # every collect booking is in it until a round ends it
         return over and bool(chats)
 
     def guarded(self, what: str, chat_id: str | None, work: Callable[[], T]) -> T | Failed:
