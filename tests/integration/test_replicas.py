@@ -18,7 +18,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from chatbot.store import Store
 from tests.integration.botrun import BotFolder, BotProcess, BotRunner, wait_until
@@ -240,8 +239,7 @@ def test_a_replica_paused_past_its_lease_posts_and_records_nothing_when_it_wakes
         ] == []
         assert paused.terminate() < 10
         _assert_exactly_once(shared, where)
-        with shared.store.engine.connect() as conn:
-            holder = conn.execute(sa.text("SELECT holder FROM leases")).scalar()
-        assert str(other.popen.pid) in str(holder)
+        # Who holds the lease now is not asked: the other replica handed its leases over as it
+        # stopped, and the woken one may take the finished chat's (to find nothing to do).
     finally:
         shared.close()
