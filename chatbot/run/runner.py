@@ -133,6 +133,7 @@ class Runner:
         self._stopping = threading.Event()
         self._watcher: threading.Thread | None = None
         self._chat_locks: dict[str, threading.Lock] = {}
+        self._rounds = 0  # collection rounds running now
         self._locks_lock = threading.Lock()
         self._sync_lock = threading.Lock()
         self.replica = Replica(store, clock, ttl=lease_ttl, folder=data_dir)
@@ -269,7 +270,8 @@ class Runner:
         chats = [self.store.chats.get(chat_id) for chat_id in self.planned_chats()]
         over = bool(chats) and all(c and c.state in OVER_STATES for c in chats)
         if over and answers_in:
-            return not any(job.id.startswith("collect:") for job in self.scheduler.get_jobs())
+            booked = any(job.id.startswith("collect:") for job in self.scheduler.get_jobs())
+            return not (booked or self._rounds)  # a round running may book another
         return over
 
     def guarded(self, what: str, chat_id: str | None, work: Callable[[], T]) -> T | Failed:
@@ -347,12 +349,19 @@ class Runner:
             self.wake(chat_id, wake_at)
 
     def collect_job(self, chat_id: str) -> None:
-        """The chat's scheduled collection job: one round, then book the next one."""
-        again = self.guarded("collecting answers", chat_id, partial(self.collect, chat_id))
-        if isinstance(again, Failed):
-            again = self.clock() + AFTER_FAILURE
-        if again is not None:
-            self._book("collect", self.collect_job, chat_id, again)
+        """The chat's scheduled collection job: one round, then book the next one (counted
+        as running till then: APScheduler drops a date job as it starts it)."""
+        with self._locks_lock:
+            self._rounds += 1
+        try:
+            again = self.guarded("collecting answers", chat_id, partial(self.collect, chat_id))
+            if isinstance(again, Failed):
+                again = self.clock() + AFTER_FAILURE
+            if again is not None:
+                self._book("collect", self.collect_job, chat_id, again)
+        finally:
+            with self._locks_lock:
+                self._rounds -= 1
 
     def _ensure_collecting(self, chat_id: str) -> None:
         if self.scheduler.running and self.scheduler.get_job(f"collect:{chat_id}") is None:

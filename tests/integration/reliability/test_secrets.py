@@ -19,11 +19,14 @@ a ``!!python/object`` tag is refused.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import secrets
+import socket
 import stat
 import sys
+import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +35,10 @@ from urllib.parse import quote
 
 import pytest
 
+from chatbot.config import load_config
+from chatbot.errors import ChatbotError
 from chatbot.facets import detect_mentions
+from chatbot.networks.connect import connect_accounts
 from chatbot.public import contain_bidi
 from tests.integration.botrun import (
     ROOT,
@@ -223,6 +229,17 @@ def test_the_recap_mentions_no_participant_and_no_third_person(run: Run) -> None
         assert detect_mentions(text) == [], text
 
 
+def test_no_hostile_post_made_the_bot_fail(run: Run) -> None:
+    """Markup, controls, a quote of the bot and a reply to a deleted post: no error logged,
+    none recorded, and the hostile answers collected (the deleted one not)."""
+    log = (run.folder.root / "bot-1.log").read_text(encoding="utf-8")
+    records = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    assert records and [r for r in records if r.get("level") in ("error", "critical")] == []
+    assert [e for e in run.folder.events() if "failed" in e] == []
+    assert "quoting the bot" in run.outputs["answers"]
+    assert "soon deleted" not in run.outputs["answers"] + run.outputs["archive"]
+
+
 def test_terminal_outputs_carry_no_control_character(run: Run) -> None:
     """`status` and `answers` show the hostile answers as inert text."""
     assert "bold" in run.outputs["answers"]
@@ -276,3 +293,46 @@ def test_a_script_with_a_python_object_tag_is_refused(tmp_path: Path, run_chatbo
     assert result.returncode != 0
     assert "python/object" in result.stdout + result.stderr
     assert not marker.exists()
+
+
+def _unused_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_no_secret_in_an_exception_or_a_repr(
+    mastodon_server: MastodonServer,
+    atproto_network: AtprotoNetwork,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Refused credentials and an unreachable server raise errors whose repr, message and
+    whole traceback (causes included) hold no token or password; nor do the config's and
+    the clients' reprs."""
+    token, password = "planted" + secrets.token_hex(16), "plnt-" + secrets.token_hex(8)
+    monkeypatch.setenv("CHATBOT_PLANTED_TOKEN", token)
+    monkeypatch.setenv("CHATBOT_PLANTED_PASSWORD", password)
+    shown: list[str] = []
+    for mastodon_url in (mastodon_server.api_base_url, f"http://127.0.0.1:{_unused_port()}"):
+        (tmp_path / "config.yaml").write_text(
+            "data_dir: data\naccounts:\n"
+            f"  mastodon:\n    instance: {mastodon_url}\n"
+            "    access_token: {env: CHATBOT_PLANTED_TOKEN}\n"
+            f"  bluesky:\n    service: {atproto_network.pds_url}\n    handle: nobody.test\n"
+            "    app_password: {env: CHATBOT_PLANTED_PASSWORD}\n",
+            encoding="utf-8",
+        )
+        loaded = load_config(tmp_path / "config.yaml")
+        networks = connect_accounts(loaded)
+        shown += [repr(loaded), repr(loaded.config), *map(repr, networks.values())]
+        for network in networks.values():
+            with pytest.raises(ChatbotError) as raised:
+                network.account()
+            error = raised.value
+            shown += [repr(error), str(error), "".join(traceback.format_exception(error))]
+            network.close()
+    assert len(shown) == 2 * (2 + 2 + 2 * 3)  # per config: it, 2 clients, 2 errors
+    found = [text[:200] for text in shown if token in text or password in text]
+    summary.tally("secrets", len(found))
+    assert found == []
