@@ -22,7 +22,6 @@ import resource
 import sqlite3
 import textwrap
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -192,9 +191,7 @@ class Month:
         return True
 
 
-def test_a_month_of_weekly_chats_posts_each_step_once_at_its_local_time(
-    tmp_path: Path, record_property: Callable[[str, object], None]
-) -> None:
+def test_a_month_of_weekly_chats_posts_each_step_once_at_its_local_time(tmp_path: Path) -> None:
     """Four weekly chats, reminders and recaps across the fall-back change, twelve restarts:
     each step posted once at its local time, the store linear, memory back after each chat."""
     (tmp_path / "schedules").mkdir()
@@ -236,14 +233,15 @@ def test_a_month_of_weekly_chats_posts_each_step_once_at_its_local_time(
     local = LocalNetwork(bot.store, clock=month.clock, participants=False)
     bot_posts = [p for p in local.posts(include_future=True) if p.author == BOT_AUTHOR]
     chats = sorted({u.chat_id for u in units})
-    record_property("wake_ups", steps)
-    for chat_id, was, now in rss:  # shown with --junitxml, and in the report below
-        record_property(f"rss_mib {chat_id}", f"{was / 2**20:.1f} -> {now / 2**20:.1f}")
+    summary.tally("month_wake_ups", steps)
+    for chat_id, was, now in rss:  # per chat in .reports/reliability.json
+        summary.worst(f"month_rss_mib_before {chat_id}", round(was / 2**20, 1))
+        summary.worst(f"month_rss_mib_after {chat_id}", round(now / 2**20, 1))
         summary.worst("month_rss_growth_kib", (now - was) / 1024)
     # What each chat added to the database, per post it added.
     per_post = [(b - a) / (n - m) for (m, a), (n, b) in itertools.pairwise(sizes)]
     for (count, size), bytes_per_post in zip(sizes[1:], per_post, strict=True):
-        record_property(f"database_kib after {count} posts and steps", size // 1024)
+        summary.worst(f"month_database_kib after {count} posts and steps", size // 1024)
         summary.worst("month_database_bytes_per_post", round(bytes_per_post))
 
     assert [c.removeprefix("month-") for c in chats] == list(DATES)
