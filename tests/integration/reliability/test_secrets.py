@@ -282,14 +282,18 @@ def test_the_html_transcript_of_the_hostile_chat_runs_and_fetches_nothing(
     assert requested == [page.as_uri()]
 
 
-def test_a_script_with_a_python_object_tag_is_refused(tmp_path: Path, run_chatbot: Any) -> None:
-    """`!!python/object/apply` in a chat script is an error naming the tag; nothing runs."""
+@pytest.mark.parametrize("command", ["validate", "check --config"])
+def test_yaml_with_a_python_object_tag_is_refused(
+    tmp_path: Path, run_chatbot: Any, command: str
+) -> None:
+    """`!!python/object/apply` in a chat script or a config is an error naming the tag;
+    nothing runs."""
     marker = tmp_path / "ran"
-    script = tmp_path / "evil.yaml"
-    script.write_text(
+    evil = tmp_path / "evil.yaml"
+    evil.write_text(
         f"id: !!python/object/apply:os.system ['touch {marker}']\ntitle: x\n", encoding="utf-8"
     )
-    result = run_chatbot("validate", str(script))
+    result = run_chatbot(*command.split(), str(evil))
     assert result.returncode != 0
     assert "python/object" in result.stdout + result.stderr
     assert not marker.exists()
