@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from chatbot.kinds import PARTICIPANT_KINDS, StepKind, is_participant
 from chatbot.plan import ChatPlan, credit, describe_start, join_names
 from chatbot.posts import Author
+from chatbot.public import clean_name, terminal_text
 from chatbot.script import ChatScript, NetworkName
 from chatbot.store import Store
 from chatbot.text import Limits, measure
@@ -100,7 +101,8 @@ def compose(facts: RecapFacts, network: NetworkName, limits: Limits) -> list[str
         lines = [f"Q{question.number}: {shorten(question.text, 140)}"]
         lines.append(f"{_plural(question.answers, 'answer')}.")
         for highlight in question.highlights:
-            quote, name = unmentioned(shorten(highlight.text)), unmentioned(highlight.name)
+            quote = terminal_text(unmentioned(shorten(highlight.text)))
+            name = unmentioned(clean_name(highlight.name))
             lines.append(f"“{quote}” ({name}) {highlight.url}")
         items.append("\n".join(lines))
     if facts.milestones:

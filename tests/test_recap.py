@@ -202,3 +202,32 @@ def test_a_quoted_answer_or_name_never_mentions_anyone(network: NetworkName) -> 
         f"({AT}boss)" in post and "ana@school.example" in post and "https://s.example/@a/1" in post
     )
     assert "@lena" not in post and "@marcus" not in post
+
+
+def test_a_quoted_answer_or_name_cannot_reverse_or_control_the_recap() -> None:
+    """A right-to-left override in an answer is closed where the quote ends, one in a name
+    is dropped, and control characters are left out: the link after them reads as it is."""
+    quoted = RecapFacts(
+        title="Stations",
+        hashtag="BLchat",
+        participants=1,
+        answers=1,
+        first_timers=0,
+        credits="",
+        questions=(
+            QuestionFacts(
+                1,
+                "What worked?",
+                1,
+                (
+                    Highlight(
+                        "Ana \u202eRivera\x9b", "\u202eflipped \x1b[2J", "https://s.example/1", 0
+                    ),
+                ),
+            ),
+        ),
+    )
+    post = compose(quoted, NetworkName.MASTODON, Limits())[1]
+    assert "\u202eflipped [2J\u202c”" in post
+    assert "(Ana Rivera) https://s.example/1" in post
+    assert "\x1b" not in post and "\x9b" not in post

@@ -209,8 +209,8 @@ def test_every_output_escapes_what_participants_wrote(posts: list[tuple[str, str
 def test_the_recap_never_mentions_a_participant_or_a_third_person(
     highlights: list[tuple[str, str]],
 ) -> None:
-    """Quoted answers and names in the recap carry no @-mention Mastodon would notify and
-    no Bluesky mention facet, whatever participants wrote."""
+    """Quoted answers and names in the recap carry no @-mention Mastodon would notify, no
+    Bluesky mention facet, no control character and no bidi control left open."""
     summary.tally("hostile_inputs", len(highlights))
     facts = RecapFacts(
         title="Station rotation",
@@ -235,3 +235,5 @@ def test_the_recap_never_mentions_a_participant_or_a_third_person(
         for post in compose(facts, network, Limits()):
             assert MASTODON_MENTION.search(post) is None, post
             assert detect_mentions(post) == [], post
+            assert TERMINAL_CONTROL.search(post.replace("\t", " ")) is None, post
+            assert all(contain_bidi(line) == line for line in post.splitlines()), post

@@ -5,7 +5,7 @@ account on mastodon-mock and a Bluesky account (app password) on the AT Protocol
 network, and runs a real-time chat on both. On mastodon-mock, participants under a
 hostile display name answer with markup, bidi overrides, zero-width characters,
 terminal escapes and a mention of a third person, quote the bot, and reply to a post
-that is then deleted.
+that is then deleted; on the AT Protocol network, an answer carries a real mention facet.
 
 Then: the account's token, the app password and the Bluesky session's tokens are
 searched for in every byte the bot wrote (its logs at DEBUG, the outputs of
@@ -34,6 +34,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from atproto import client_utils, models
 
 from chatbot.config import load_config
 from chatbot.errors import ChatbotError
@@ -51,7 +52,13 @@ from tests.integration.botrun import (
 )
 from tests.integration.collecting import chat_id_of, wait_for_posted
 from tests.integration.reliability import summary
-from tests.integration.venues import BlueskyVenue, MastodonPerson, MastodonVenue, Ref
+from tests.integration.venues import (
+    BlueskyPerson,
+    BlueskyVenue,
+    MastodonPerson,
+    MastodonVenue,
+    Ref,
+)
 from tests.servers import AtprotoNetwork, MastodonServer
 from tests.test_archive_browser import DevTools, browser  # noqa: F401 (a fixture)
 
@@ -123,6 +130,15 @@ def run(
         process = bots.start(folder, "run", "--speed", SPEED, "--config", str(folder.config))
         try:
             _hostile_chat(mastodon, folder, tag, process)
+            _hostile_bluesky_answer(bluesky, folder, process)
+            wait_until(
+                lambda: any(
+                    u["kind"] == "recap" and u["state"] == "posted" for u in folder.units()
+                ),
+                90,
+                "the recap",
+                process=process,
+            )
             assert process.wait(120) == 0, process.tail()
             chat_id = chat_id_of(folder)
             outputs = {
@@ -167,12 +183,28 @@ def _hostile_chat(venue: MastodonVenue, folder: BotFolder, tag: str, process: Bo
     gone = ben.post("A3: soon deleted", reply_to=q[3])
     cleo.post("A3: a reply to a post about to vanish", reply_to=Ref(gone.id, gone.url))
     ben.delete(gone)
-    wait_until(
-        lambda: any(u["kind"] == "recap" and u["state"] == "posted" for u in folder.units()),
-        90,
-        "the recap",
-        process=process,
+
+
+def _hostile_bluesky_answer(venue: BlueskyVenue, folder: BotFolder, process: BotProcess) -> None:
+    """Under the bot's Q3 on the AT Protocol network, an answer with a real mention facet of
+    a third person (the only answer to Q3, so the recap quotes it)."""
+    units = wait_for_posted(folder, "bluesky", {"welcome", "q3"}, process, 60)
+    q3 = venue.ref(units["q3"], units["welcome"])
+    victim, dana = venue.person("victim"), venue.person("dana")
+    assert isinstance(victim, BlueskyPerson) and isinstance(dana, BlueskyPerson)
+    content = (
+        client_utils.TextBuilder()
+        .text("A3: ask ")
+        .mention(f"@{victim.name}.test", victim.did)
+        .text(" \u202e<b>reversed</b> \x1b[2J")
     )
+    assert q3.root is not None
+    reply = models.AppBskyFeedPost.ReplyRef(
+        root=models.ComAtprotoRepoStrongRef.Main(uri=q3.root.id, cid=q3.root.cid),
+        parent=models.ComAtprotoRepoStrongRef.Main(uri=q3.id, cid=q3.cid),
+    )
+    dana.client.send_post(content, profile_identify=dana.did, reply_to=reply)
+    venue.settle()
 
 
 def _everything_written(run: Run) -> dict[str, bytes]:
@@ -224,6 +256,10 @@ def test_the_recap_mentions_no_participant_and_no_third_person(run: Run) -> None
     recap on both networks without a mention Mastodon would notify or a Bluesky facet."""
     recap = [u["text"] for u in run.folder.units() if u["kind"] == "recap"]
     assert recap and any("bold" in text for text in recap), recap
+    assert any("reversed" in u["text"] for u in run.folder.units("bluesky") if u["kind"] == "recap")
+    for text in recap:
+        assert TERMINAL_CONTROL.search(text) is None, text
+        assert all(contain_bidi(line) == line for line in text.splitlines()), text
     for text in recap:
         assert MASTODON_MENTION.search(text) is None, text
         assert detect_mentions(text) == [], text
@@ -233,7 +269,10 @@ def test_no_hostile_post_made_the_bot_fail(run: Run) -> None:
     """Markup, controls, a quote of the bot and a reply to a deleted post: no error logged,
     none recorded, and the hostile answers collected (the deleted one not)."""
     log = (run.folder.root / "bot-1.log").read_text(encoding="utf-8")
-    records = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    # raw_decode: at DEBUG a library's line may follow a record on its line (both write to
+    # stderr, each under a lock of its own).
+    decode = json.JSONDecoder().raw_decode
+    records = [decode(line)[0] for line in log.splitlines() if line.startswith("{")]
     assert records and [r for r in records if r.get("level") in ("error", "critical")] == []
     assert [e for e in run.folder.events() if "failed" in e] == []
     assert "quoting the bot" in run.outputs["answers"]
