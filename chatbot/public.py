@@ -22,6 +22,8 @@ BIDI_CONTROLS = frozenset(_BIDI_OPEN | _ISOLATE_OPEN | {_BIDI_CLOSE, _ISOLATE_CL
 _STRIP_BIDI = {ord(c): None for c in BIDI_CONTROLS}
 # C0 controls other than tab and newline, and DEL: no format shows them usefully.
 _CONTROLS = {c: None for c in [*range(0x00, 0x09), *range(0x0B, 0x20), 0x7F]}
+# C1 controls (U+0080 to U+009F): a terminal may act on them (U+009B starts a sequence).
+_C1_CONTROLS = {c: None for c in range(0x80, 0xA0)}
 _CSV_FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -37,7 +39,7 @@ def on_the_web(author: Author | None) -> bool:
 
 
 _CONTROL_ANY = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
-_NAME_UNUSUAL = re.compile("[\x00-\x1f\x7f\u202a-\u202e\u2066-\u2069]|\\s\\s|^\\s|\\s$")
+_NAME_UNUSUAL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]|\\s\\s|^\\s|\\s$")
 
 
 def clean_text(text: str) -> str:
@@ -51,10 +53,17 @@ def clean_name(name: str) -> str:
     """A display name or handle on one line, without bidi controls or other controls."""
     if _NAME_UNUSUAL.search(name) is None:
         return name
-    return " ".join(clean_text(name).translate(_STRIP_BIDI).split())
+    return " ".join(clean_text(name).translate(_STRIP_BIDI).translate(_C1_CONTROLS).split())
 
 
 _BIDI_ANY = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
+def terminal_text(text: str) -> str:
+    """Untrusted text for a terminal: no C0 or C1 control (an escape sequence would be
+    acted on), and each line's bidi embeddings closed at its end (newlines stay)."""
+    lines = clean_text(text).translate(_C1_CONTROLS).split("\n")
+    return "\n".join(contain_bidi(line) for line in lines)
 
 
 def contain_bidi(text: str) -> str:

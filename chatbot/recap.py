@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from chatbot.kinds import PARTICIPANT_KINDS, StepKind, is_participant
 from chatbot.plan import ChatPlan, credit, describe_start, join_names
 from chatbot.posts import Author
+from chatbot.public import clean_name, terminal_text
 from chatbot.script import ChatScript, NetworkName
 from chatbot.store import Store
 from chatbot.text import Limits, measure
@@ -65,6 +66,17 @@ def shorten(text: str, limit: int = QUOTE_CHARS) -> str:
     return f"{cut}…"
 
 
+# Where a server or our facets would read a mention: "@" after no word character (nor "="
+# or "/", as Mastodon's Account::MENTION_RE) and before a name. A full-width at sign
+# (U+FF20) there keeps the text readable and pings no one.
+_MENTION_AT = re.compile(r"(?<![=/\w])@(?=[\w.-])")
+
+
+def unmentioned(text: str) -> str:
+    """``text`` (a participant's words or name) with every would-be mention disarmed."""
+    return _MENTION_AT.sub("\uff20", text)
+
+
 def _plural(count: int, one: str, many: str | None = None) -> str:
     return f"{count} {one if count == 1 else (many or one + 's')}"
 
@@ -89,7 +101,9 @@ def compose(facts: RecapFacts, network: NetworkName, limits: Limits) -> list[str
         lines = [f"Q{question.number}: {shorten(question.text, 140)}"]
         lines.append(f"{_plural(question.answers, 'answer')}.")
         for highlight in question.highlights:
-            lines.append(f"“{shorten(highlight.text)}” ({highlight.name}) {highlight.url}")
+            quote = terminal_text(unmentioned(shorten(highlight.text)))
+            name = unmentioned(clean_name(highlight.name))
+            lines.append(f"“{quote}” ({name}) {highlight.url}")
         items.append("\n".join(lines))
     if facts.milestones:
         cheers = "; ".join(f"{name}: {count} chats" for name, count in facts.milestones)

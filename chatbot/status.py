@@ -10,7 +10,7 @@ from pathlib import Path
 from chatbot import localtime
 from chatbot.archive import file_stem
 from chatbot.config import LatePolicy
-from chatbot.public import clean_name
+from chatbot.public import clean_name, terminal_text
 from chatbot.run.policy import due_at
 from chatbot.scriptvalues import format_duration
 from chatbot.store import (
@@ -219,7 +219,8 @@ def render_answers(
         if answer.question != current:
             current = answer.question
             lines.append(f"Q{current}")
-        who = f"@{answer.handle}" + (f" ({answer.display_name})" if answer.display_name else "")
+        name = clean_name(answer.display_name)
+        who = f"@{clean_name(answer.handle)}" + (f" ({name})" if name else "")
         flag = (
             "  [opted out: never shown in public]"
             if answer.opt_out
@@ -230,5 +231,5 @@ def render_answers(
         when = localtime.format_local(answer.created_at, tz, "%H:%M")
         label = f"A{answer.question}{answer.part}"
         lines.append(f"  {when} {answer.network.value:8} {who}{flag}")
-        lines.append(f"      {label}: {answer.text}")
+        lines.append(f"      {label}: {terminal_text(answer.text)}")
     return lines

@@ -26,6 +26,7 @@ from chatbot.script import ChatScript, NetworkName
 from chatbot.store import PlannedUnit, Store
 from chatbot.text import Limits, measure
 
+AT = "\uff20"  # FULLWIDTH COMMERCIAL AT: reads as "@", is no mention
 LONG = "We rotate stations every twenty minutes and the kids love it. " * 6
 
 
@@ -174,3 +175,59 @@ def test_the_recap_quotes_only_people_who_have_not_opted_out_of_bots(
     else:
         assert names == ["Open Person"]
         assert "Shy" not in text and "p1" not in text
+
+
+@pytest.mark.parametrize("network", [NetworkName.MASTODON, NetworkName.BLUESKY])
+def test_a_quoted_answer_or_name_never_mentions_anyone(network: NetworkName) -> None:
+    """A participant's "@someone" in a highlighted answer or in a display name is shown with
+    a full-width at sign (U+FF20), so the recap pings no one; links and e-mail addresses
+    stay as they are."""
+    text = "Ask @lena@school.example or @marcus.bsky.social, or write ana@school.example"
+    quoted = RecapFacts(
+        title="Stations",
+        hashtag="BLchat",
+        participants=1,
+        answers=1,
+        first_timers=0,
+        credits="",
+        questions=(
+            QuestionFacts(
+                1, "What worked?", 1, (Highlight("@boss", text, "https://s.example/@a/1", 0),)
+            ),
+        ),
+    )
+    post = compose(quoted, network, Limits())[1]
+    assert f"{AT}lena@school.example" in post and f"{AT}marcus.bsky.social" in post
+    assert (
+        f"({AT}boss)" in post and "ana@school.example" in post and "https://s.example/@a/1" in post
+    )
+    assert "@lena" not in post and "@marcus" not in post
+
+
+def test_a_quoted_answer_or_name_cannot_reverse_or_control_the_recap() -> None:
+    """A right-to-left override in an answer is closed where the quote ends, one in a name
+    is dropped, and control characters are left out: the link after them reads as it is."""
+    quoted = RecapFacts(
+        title="Stations",
+        hashtag="BLchat",
+        participants=1,
+        answers=1,
+        first_timers=0,
+        credits="",
+        questions=(
+            QuestionFacts(
+                1,
+                "What worked?",
+                1,
+                (
+                    Highlight(
+                        "Ana \u202eRivera\x9b", "\u202eflipped \x1b[2J", "https://s.example/1", 0
+                    ),
+                ),
+            ),
+        ),
+    )
+    post = compose(quoted, NetworkName.MASTODON, Limits())[1]
+    assert "\u202eflipped [2J\u202c”" in post
+    assert "(Ana Rivera) https://s.example/1" in post
+    assert "\x1b" not in post and "\x9b" not in post

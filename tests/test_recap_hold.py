@@ -15,10 +15,11 @@ from chatbot.config import LatePolicy
 from chatbot.errors import NetworkError, Transient
 from chatbot.networks.base import ChatThread, Collected
 from chatbot.networks.local import LocalNetwork
+from chatbot.public import contain_bidi
 from chatbot.run.runner import Runner
 from chatbot.script import NetworkName
 from chatbot.status import build_status, render_answers, render_status
-from chatbot.store import BOT_AUTHOR, Store, UnitState
+from chatbot.store import BOT_AUTHOR, Store, StoredAnswer, UnitState
 from chatbot.testing import FakeClock, Wrapped
 from chatbot.transcript import build_transcript
 
@@ -164,3 +165,18 @@ def test_a_transcript_written_while_answers_cannot_be_read_says_it_may_be_incomp
     transcript = build_transcript(harness.store, CHAT)
     for fmt in ("md", "html", "json"):
         assert "may be incomplete" in render(transcript, fmt), fmt
+
+
+def test_the_answers_view_shows_control_characters_to_no_terminal() -> None:
+    """`chatbot answers` drops the escape sequences and C1 controls a participant wrote, and
+    closes each line's right-to-left override, in the text and in the name."""
+    answer = StoredAnswer(
+        chat_id=CHAT, network=NetworkName.LOCAL, uri="local:1", url="", question=1, part="",
+        text="\x1b[2Jcleared \x9b31m\nsecond \u202eline", handle="ana\x1b[31m",
+        display_name="Ana \u202eRivera", created_at=datetime(2030, 1, 3, 20, 5, tzinfo=UTC),
+        author_id="ana", opt_out="", likes=0, reposts=0,
+    )  # fmt: skip
+    shown = "\n".join(render_answers([answer], "UTC"))
+    assert "\x1b" not in shown and "\x9b" not in shown
+    assert "[2Jcleared 31m" in shown
+    assert all(contain_bidi(line) == line for line in shown.splitlines())

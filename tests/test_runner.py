@@ -394,3 +394,25 @@ def test_a_collection_round_in_flight_keeps_the_chat_unfinished(tmp_path: Path) 
         assert runner.all_over(answers_in=True)
     finally:
         runner.stop()
+
+
+def test_answers_are_not_all_in_while_a_collection_round_runs(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a chat's last collection job runs (APScheduler has already dropped it from its
+    jobs), the answers are not "all in": `run --exit-when-done` stopped in that moment and
+    the round's next booking and the transcript were lost."""
+    for minutes in (-60, 0, 6, 15, 24, 33, 100):
+        harness.at(minutes)
+    assert harness.runner.all_over(answers_in=True)  # over, and no collection booked
+    seen: list[bool] = []
+    collect = harness.runner.collect
+
+    def watched(chat_id: str) -> datetime | None:
+        seen.append(harness.runner.all_over(answers_in=True))
+        return collect(chat_id)
+
+    monkeypatch.setattr(harness.runner, "collect", watched)
+    harness.runner.collect_job(CHAT)
+    assert seen == [False]
+    assert harness.runner.all_over(answers_in=True)

@@ -351,20 +351,20 @@ class Runner:
             self.wake(chat_id, wake_at)
 
     def collect_job(self, chat_id: str) -> None:
-        """The chat's scheduled collection job: one round, then book the next one."""
+        """The chat's scheduled collection job: one round, then book the next one (the chat
+        stays in ``_collecting`` meanwhile: APScheduler drops a date job as it starts it)."""
+        self._collecting.add(chat_id)  # one set operation: atomic in CPython
         again = self.guarded("collecting answers", chat_id, partial(self.collect, chat_id))
         if isinstance(again, Failed):
             again = self.clock() + AFTER_FAILURE
         if again is not None:
             self._book("collect", self.collect_job, chat_id, again)
         else:
-            with self._locks_lock:
-                self._collecting.discard(chat_id)
+            self._collecting.discard(chat_id)
 
     def _ensure_collecting(self, chat_id: str) -> None:
         if self.scheduler.running and self.scheduler.get_job(f"collect:{chat_id}") is None:
-            with self._locks_lock:
-                self._collecting.add(chat_id)
+            self._collecting.add(chat_id)
             self._book("collect", self.collect_job, chat_id, self.clock() + self.collector.every)
 
     def _book(self, kind: str, job: Callable[[str], None], chat_id: str, when: datetime) -> None:
