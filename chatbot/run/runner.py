@@ -32,6 +32,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
 
 from chatbot.archive import write_archives
+from chatbot.collect.cadence import FRESH_FOR, STREAMED_EVERY, Cadence
 from chatbot.collect.care import Care
 from chatbot.collect.collector import Collector
 from chatbot.config import LatePolicy
@@ -167,6 +168,9 @@ class Runner:
             clock=clock,
             setup=lambda chat_id: self._sync.setup_of(chat_id, self._moderation),
             every=max(collect_every / speed, MIN_COLLECT_EVERY),
+            cadences=_cadences(collect_every, speed),
+            streamed_every=STREAMED_EVERY / speed,
+            wake=lambda chat_id, when: self._book("collect", self.collect_job, chat_id, when),
             answer_tail=answer_tail / speed,
             on_over=self._write_transcript,
             metrics=metrics,
@@ -330,13 +334,14 @@ class Runner:
                 log.warning("lease lost", chat=chat_id, replica=self.replica.name, why=str(exc))
                 return self.clock() + self.replica.ttl
 
-    def collect(self, chat_id: str) -> datetime | None:
+    def collect(self, chat_id: str, *, scheduled: bool = False) -> datetime | None:
         """One collection round for the chat now, if this replica holds the chat; returns
-        when to read again (None: collection is over)."""
+        when to read again (None: collection is over). ``scheduled`` (the collection job):
+        only the networks due or woken by a stream are read."""
         lease = self.replica.lease(chat_id)
         if isinstance(lease, LeaseRow):
             return self.replica.look_again(lease)
-        return self.collector.round(chat_id)
+        return self.collector.round(chat_id, scheduled=scheduled)
 
     def chat_job(self, chat_id: str) -> None:
         """The chat's scheduled job: do what is due, then book the next wake-up."""
@@ -348,7 +353,9 @@ class Runner:
 
     def collect_job(self, chat_id: str) -> None:
         """The chat's scheduled collection job: one round, then book the next one."""
-        again = self.guarded("collecting answers", chat_id, partial(self.collect, chat_id))
+        again = self.guarded(
+            "collecting answers", chat_id, partial(self.collect, chat_id, scheduled=True)
+        )
         if isinstance(again, Failed):
             again = self.clock() + AFTER_FAILURE
         if again is not None:
@@ -387,6 +394,19 @@ class Runner:
 
 
 _BOOKING = threading.Lock()
+
+
+def _cadences(collect_every: timedelta, speed: float) -> dict[NetworkName, Cadence]:
+    """How often each polled network is read. Bluesky (3,000 requests per 5 minutes) is
+    read twice as often while a question is fresh; Mastodon (300) keeps its interval."""
+    every = max(collect_every / speed, MIN_COLLECT_EVERY)
+    fresh_for = FRESH_FOR / speed
+    return {
+        NetworkName.BLUESKY: Cadence(
+            every=every, fast=max(every / 2, MIN_COLLECT_EVERY), fresh_for=fresh_for
+        ),
+        NetworkName.MASTODON: Cadence(every=every, fast=every, fresh_for=fresh_for),
+    }
 
 
 def book(
