@@ -145,6 +145,16 @@ class Collector:
         with self.lock_of(chat_id):
             return self._round(chat_id, scheduled=scheduled)
 
+    def begin(self, chat_id: str) -> None:
+        """Collection of the chat starts: the networks that stream start listening now, so
+        the first answers wake a round before the first polling round is due."""
+        chat = self._store.chats.get(chat_id)
+        if chat is None:
+            return
+        for name, network in self._networks.items():
+            if isinstance(network, Listening):
+                network.listen(chat_id, chat.hashtag, partial(self.arrived, network=name))
+
     def arrived(self, chat_id: str, network: NetworkName) -> None:
         """A stream heard something for the chat: its next round reads ``network`` soon."""
         now = self._clock()

@@ -364,6 +364,7 @@ class Runner:
     def _ensure_collecting(self, chat_id: str) -> None:
         if self.scheduler.running and self.scheduler.get_job(f"collect:{chat_id}") is None:
             self._book("collect", self.collect_job, chat_id, self.clock() + self.collector.every)
+            self.guarded("listening for answers", chat_id, partial(self.collector.begin, chat_id))
 
     def _book(self, kind: str, job: Callable[[str], None], chat_id: str, when: datetime) -> None:
         if not self.stopping and self.scheduler.running:
