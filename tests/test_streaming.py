@@ -181,31 +181,19 @@ def test_the_tail_is_read_four_times_less_often_but_never_past_the_longest() -> 
 # --- the collector: wake-ups, slower polling while live, catch-up ----------------------------
 
 
-class StreamingReader:
-    """A network whose posts are a list; its cursor is how many were read."""
+class ListReader:
+    """A network whose posts are a list; its cursor is how many were read. No streams."""
 
     name = NET
 
     def __init__(self) -> None:
         self.posts: list[SeenPost] = []
         self.reads = 0
-        self.arrived: Callable[[str], None] | None = None
-        self.is_live = False
-        self.unlistened: list[str] = []
 
     def collect(self, thread: ChatThread, cursors: dict[str, str]) -> Collected:
         self.reads += 1
         start = int(cursors.get("n", "0"))
         return Collected(posts=tuple(self.posts[start:]), cursors={"n": str(len(self.posts))})
-
-    def listen(self, chat_id: str, hashtag: str, arrived: Callable[[str], None]) -> None:
-        self.arrived = arrived
-
-    def unlisten(self, chat_id: str) -> None:
-        self.unlistened.append(chat_id)
-
-    def live(self, chat_id: str) -> bool:
-        return self.is_live
 
     def limits(self) -> Limits:
         return Limits()
@@ -218,6 +206,25 @@ class StreamingReader:
 
     def close(self) -> None:
         pass
+
+
+class StreamingReader(ListReader):
+    """The same, with a stream the test raises and drops."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.arrived: Callable[[str], None] | None = None
+        self.is_live = False
+        self.unlistened: list[str] = []
+
+    def listen(self, chat_id: str, hashtag: str, arrived: Callable[[str], None]) -> None:
+        self.arrived = arrived
+
+    def unlisten(self, chat_id: str) -> None:
+        self.unlistened.append(chat_id)
+
+    def live(self, chat_id: str) -> bool:
+        return self.is_live
 
 
 class Clock:
@@ -368,3 +375,41 @@ def test_when_collection_is_over_the_chat_stops_listening(harness: Harness) -> N
     harness.clock.now = START + timedelta(hours=2)
     assert harness.collector.round(CHAT, scheduled=True) is None
     assert harness.network.unlistened == [CHAT]
+
+
+def polled_collector(store: Store, clock: Clock) -> tuple[Collector, ListReader]:
+    reader = ListReader()
+    assert not isinstance(reader, Listening)
+    collector = Collector(
+        store=store,
+        networks={NET: reader},  # type: ignore[dict-item]
+        clock=clock,
+        setup=lambda _chat: None,
+        every=EVERY,
+        answer_tail=timedelta(minutes=30),
+        cadences={NET: CADENCE},
+    )
+    return collector, reader
+
+
+def test_a_polled_network_is_read_fast_while_its_question_is_fresh(store: Store) -> None:
+    clock = Clock()
+    clock.now = START + timedelta(minutes=1)  # the question went out at START
+    collector, _reader = polled_collector(store, clock)
+    assert collector.round(CHAT, scheduled=True) == clock.now + EVERY / 2
+
+
+def test_a_polled_network_is_read_slowly_in_the_tail(store: Store) -> None:
+    clock = Clock()
+    clock.now = START + timedelta(hours=1, minutes=5)  # after the chat's end
+    collector, _reader = polled_collector(store, clock)
+    assert collector.round(CHAT, scheduled=True) == clock.now + EVERY * 4
+
+
+def test_the_runner_reads_bluesky_twice_as_often_while_fresh_and_mastodon_at_its_pace() -> None:
+    from chatbot.run.runner import _cadences
+
+    cadences = _cadences(EVERY, 1.0, timedelta(minutes=30))
+    assert cadences[NetworkName.BLUESKY].fast == EVERY / 2
+    assert cadences[NetworkName.MASTODON].fast == EVERY
+    assert all(c.longest == timedelta(minutes=30) / 8 for c in cadences.values())

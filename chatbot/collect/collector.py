@@ -231,7 +231,7 @@ class Collector:
             retry_at = self._read(chat, network, view, posted)
             if isinstance(network, Listening) and not over:
                 network.listen(chat_id, chat.hashtag, partial(self.arrived, network=name))
-            due = now + self._interval(chat, network, posted, now)
+            due = now + self._interval(chat, name, network, posted, now)
             if retry_at is not None:
                 due = max(due, retry_at)
             with self._state_lock:
@@ -245,12 +245,17 @@ class Collector:
         return min(dues, default=now + self.every)
 
     def _interval(
-        self, chat: ChatRow, network: Reader, posted: list[UnitRow], now: datetime
+        self,
+        chat: ChatRow,
+        name: NetworkName,
+        network: Reader,
+        posted: list[UnitRow],
+        now: datetime,
     ) -> timedelta:
         """The wait before this network is read again for the chat (a stream may wake it)."""
         if isinstance(network, Listening) and network.live(chat.chat_id):
             return self.streamed_every
-        cadence = self._cadences.get(network.name) or Cadence(every=self.every, fast=self.every)
+        cadence = self._cadences.get(name) or Cadence(every=self.every, fast=self.every)
         questions = [
             u.posted_at for u in posted if u.kind == StepKind.QUESTION.value and u.posted_at
         ]

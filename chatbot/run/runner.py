@@ -168,7 +168,7 @@ class Runner:
             clock=clock,
             setup=lambda chat_id: self._sync.setup_of(chat_id, self._moderation),
             every=max(collect_every / speed, MIN_COLLECT_EVERY),
-            cadences=_cadences(collect_every, speed),
+            cadences=_cadences(collect_every, speed, answer_tail),
             streamed_every=STREAMED_EVERY / speed,
             wake=lambda chat_id, when: self._book("collect", self.collect_job, chat_id, when),
             answer_tail=answer_tail / speed,
@@ -397,16 +397,19 @@ class Runner:
 _BOOKING = threading.Lock()
 
 
-def _cadences(collect_every: timedelta, speed: float) -> dict[NetworkName, Cadence]:
+def _cadences(
+    collect_every: timedelta, speed: float, answer_tail: timedelta
+) -> dict[NetworkName, Cadence]:
     """How often each polled network is read. Bluesky (3,000 requests per 5 minutes) is
-    read twice as often while a question is fresh; Mastodon (300) keeps its interval."""
+    read twice as often while a question is fresh; Mastodon (300) keeps its interval. The
+    tail is read at least eight times over."""
     every = max(collect_every / speed, MIN_COLLECT_EVERY)
     fresh_for = FRESH_FOR / speed
+    longest = max(every, answer_tail / speed / 8)
+    fast = {NetworkName.BLUESKY: max(every / 2, MIN_COLLECT_EVERY)}
     return {
-        NetworkName.BLUESKY: Cadence(
-            every=every, fast=max(every / 2, MIN_COLLECT_EVERY), fresh_for=fresh_for
-        ),
-        NetworkName.MASTODON: Cadence(every=every, fast=every, fresh_for=fresh_for),
+        name: Cadence(every=every, fast=fast.get(name, every), fresh_for=fresh_for, longest=longest)
+        for name in NetworkName
     }
 
 
