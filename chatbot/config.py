@@ -106,7 +106,7 @@ class MastodonAccount(Model):
         default=True,
         description="Be woken by the instance's streams (the chat's hashtag, the bot's "
         "notifications) where it has them: answers are read within seconds, and polling "
-        "slows to a minute while the streams are up. Off: polled only.",
+        "slows to a quarter of collect_every's pace while the streams are up. Off: polled only.",
     )
 
 

@@ -17,8 +17,10 @@ from datetime import datetime, timedelta
 TAIL_FACTOR = 4
 # A question is fresh this long after it was posted (real time; the runner divides by speed).
 FRESH_FOR = timedelta(minutes=4)
-# While streams are live, the rounds that run anyway: a safety net, not the way answers come.
-STREAMED_EVERY = timedelta(seconds=60)
+# While streams are live, rounds run this many times less often than the base interval
+# anyway (a minute at the default 15 s): a safety net, and what reads the replies that
+# reach no stream (a reply in a thread that neither tags nor mentions the bot).
+STREAMED_FACTOR = 4
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from chatbot.collect.attribution import (
     merge_moderation,
     view_for,
 )
-from chatbot.collect.cadence import STREAMED_EVERY, Cadence, poll_interval
+from chatbot.collect.cadence import STREAMED_FACTOR, Cadence, poll_interval
 from chatbot.collect.care import Care, Fresh
 from chatbot.errors import AuthFailed, NetworkError, RateLimited
 from chatbot.kinds import StepKind
@@ -105,11 +105,12 @@ class Collector:
         commands: Callable[[str, NetworkName, Sequence[SeenPost]], None] | None = None,
         wake: Callable[[str, datetime], None] | None = None,
         cadences: Mapping[NetworkName, Cadence] | None = None,
-        streamed_every: timedelta = STREAMED_EVERY,
+        streamed_every: timedelta | None = None,
     ) -> None:
         """``wake(chat_id, when)`` books the chat's collection job earlier (a stream heard
         something); ``cadences``: how often each polled network is read (default: ``every``);
-        ``streamed_every``: how often a network whose streams are live is read anyway."""
+        ``streamed_every``: how often a network whose streams are live is read anyway
+        (default: ``every`` times STREAMED_FACTOR)."""
         self._store = store
         self._networks = networks
         self._clock = clock
@@ -124,7 +125,7 @@ class Collector:
         self._locks_lock = threading.Lock()
         self._wake = wake
         self._cadences = dict(cadences or {})
-        self.streamed_every = max(streamed_every, every)
+        self.streamed_every = max(streamed_every or every * STREAMED_FACTOR, every)
         # When each (chat, network) is read next, which ones a stream woke, and when each
         # chat's last round began (for the gap between woken rounds).
         self._due: dict[tuple[str, NetworkName], datetime] = {}

@@ -32,7 +32,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
 
 from chatbot.archive import write_archives
-from chatbot.collect.cadence import FRESH_FOR, STREAMED_EVERY, Cadence
+from chatbot.collect.cadence import FRESH_FOR, Cadence
 from chatbot.collect.care import Care
 from chatbot.collect.collector import Collector
 from chatbot.config import LatePolicy
@@ -169,7 +169,6 @@ class Runner:
             setup=lambda chat_id: self._sync.setup_of(chat_id, self._moderation),
             every=max(collect_every / speed, MIN_COLLECT_EVERY),
             cadences=_cadences(collect_every, speed, answer_tail),
-            streamed_every=STREAMED_EVERY / speed,
             wake=lambda chat_id, when: self._book("collect", self.collect_job, chat_id, when),
             answer_tail=answer_tail / speed,
             on_over=self._write_transcript,
