@@ -17,7 +17,8 @@ import pytest
 from chatbot.collect.cadence import Cadence, poll_interval
 from chatbot.collect.collector import WOKEN_GAP, Collector
 from chatbot.networks.base import ChatThread, Collected, Listening, Reader
-from chatbot.networks.mastodon.stream import Stream, Streams, backoff
+from chatbot.networks.mastodon.server import MASTODON, SNAC
+from chatbot.networks.mastodon.stream import NoStream, Stream, Streams, backoff
 from chatbot.posts import Author, PostRef, SeenPost
 from chatbot.script import NetworkName
 from chatbot.store import ChatState, PlannedUnit, Store
@@ -114,6 +115,17 @@ def test_a_server_without_streams_is_not_asked_again_and_the_chat_is_polled() ->
     assert len(connection.opened) == 1
     assert not stream.live()
     assert calls == []
+
+
+def test_a_server_known_to_have_no_streams_is_polled_without_asking() -> None:
+    def snac(listener: Any) -> None:
+        raise NoStream("snac 2.75 has no streaming API")
+
+    stream = Stream("#t", snac, on_event=lambda: None, on_gap=lambda: None)
+    stream.run()
+    assert stream.unsupported
+    assert not stream.live()
+    assert not SNAC.streams and MASTODON.streams
 
 
 def test_a_stream_is_live_only_while_the_server_speaks() -> None:

@@ -35,7 +35,7 @@ from chatbot.networks.mastodon.others import OtherInstances
 from chatbot.networks.mastodon.server import ReadOnce, Server, Software
 from chatbot.networks.mastodon.sources import NOTIFICATION_TYPES, MastodonSources
 from chatbot.networks.mastodon.statuses import Statuses, status_ref
-from chatbot.networks.mastodon.stream import QUIET, Opener, Streams
+from chatbot.networks.mastodon.stream import QUIET, NoStream, Opener, Streams
 from chatbot.networks.reading import SWEEP_ROUNDS, CollectionRound
 from chatbot.posts import PostRef
 from chatbot.script import NetworkName
@@ -148,8 +148,12 @@ class MastodonNetwork:
     def live(self, chat_id: str) -> bool:
         return self._streams is not None and self._streams.live(chat_id)
 
-    def _stream_client(self) -> SdkClient:
-        """A client of its own for the streams: a stream holds its connection for hours."""
+    def _stream_client(self, *, check: bool = False) -> SdkClient:
+        """A client of its own for the streams: a stream holds its connection for hours.
+        ``check``: raise NoStream on a server known to have no streaming (in the stream's
+        thread: reading the software may take a request)."""
+        if check and not self._server.traits().streams:
+            raise NoStream(f"{self._server.software()} has no streaming API")
         if self._stream_api is None:
             self._stream_api = SdkClient(
                 access_token=self._access_token.get_secret_value(),
@@ -164,12 +168,15 @@ class MastodonNetwork:
 
     def _open_hashtag(self, tag: str) -> Opener:
         # Since Mastodon 4.2 the hashtag stream needs a user token (read:statuses).
-        return lambda listener: self._stream_client().stream_hashtag(
-            tag, listener, run_async=False, timeout=QUIET
-        )
+        def opener(listener: Any) -> None:
+            self._stream_client(check=True).stream_hashtag(
+                tag, listener, run_async=False, timeout=QUIET
+            )
+
+        return opener
 
     def _open_user(self, listener: Any) -> None:
-        self._stream_client().stream_user(listener, run_async=False, timeout=QUIET)
+        self._stream_client(check=True).stream_user(listener, run_async=False, timeout=QUIET)
 
     # --- reading: the Reader Protocol -----------------------------------------------------
 

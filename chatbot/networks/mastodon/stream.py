@@ -44,8 +44,14 @@ def backoff(failures: int, *, first: float = FIRST_WAIT, longest: float = LONGES
     return float(min(longest, first * 2 ** max(0, failures - 1)))
 
 
+class NoStream(Exception):
+    """The server is known to have no streaming API."""
+
+
 def unsupported(exc: BaseException) -> bool:
     """The server has no such stream (Mastodon.py names only the HTTP reason)."""
+    if isinstance(exc, NoStream):
+        return True
     text = str(exc)
     return "Not Found" in text or "404" in text
 
