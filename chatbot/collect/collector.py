@@ -190,6 +190,7 @@ class Collector:
     def _round(self, chat_id: str, *, scheduled: bool) -> datetime | None:
         chat = self._store.chats.get(chat_id)
         if chat is None:
+            self._forget(chat_id)
             return None
         now = self._clock()
         with self._state_lock:
