@@ -102,6 +102,12 @@ class MastodonAccount(Model):
         "default for most accounts and concerns search, not being quoted; with this on, "
         "most Mastodon participants are counted but not shown.",
     )
+    streaming: bool = Field(
+        default=True,
+        description="Be woken by the instance's streams (the chat's hashtag, the bot's "
+        "notifications) where it has them: answers are read within seconds, and polling "
+        "slows to a quarter of collect_every's pace while the streams are up. Off: polled only.",
+    )
 
 
 class BlueskyAccount(Model):

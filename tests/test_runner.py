@@ -408,9 +408,9 @@ def test_answers_are_not_all_in_while_a_collection_round_runs(
     seen: list[bool] = []
     collect = harness.runner.collect
 
-    def watched(chat_id: str) -> datetime | None:
+    def watched(chat_id: str, *, scheduled: bool = False) -> datetime | None:
         seen.append(harness.runner.all_over(answers_in=True))
-        return collect(chat_id)
+        return collect(chat_id, scheduled=scheduled)
 
     monkeypatch.setattr(harness.runner, "collect", watched)
     harness.runner.collect_job(CHAT)

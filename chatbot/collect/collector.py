@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import structlog
@@ -25,11 +26,12 @@ from chatbot.collect.attribution import (
     merge_moderation,
     view_for,
 )
+from chatbot.collect.cadence import STREAMED_FACTOR, Cadence, poll_interval
 from chatbot.collect.care import Care, Fresh
 from chatbot.errors import AuthFailed, NetworkError, RateLimited
 from chatbot.kinds import StepKind
 from chatbot.metrics import NoMetrics, Observer
-from chatbot.networks.base import ChatThread, Collected, Network, Reader
+from chatbot.networks.base import ChatThread, Collected, Listening, Network, Reader
 from chatbot.plan import ChatPlan
 from chatbot.posts import Author, SeenPost
 from chatbot.run import policy
@@ -42,6 +44,10 @@ Clock = Callable[[], datetime]
 # Posting has priority over reading: a collection round that would run this
 # close to a post on the same network waits for the next round.
 POSTING_GUARD = timedelta(seconds=2)
+# A stream's wake-up runs a round this soon (events in a burst share it), and never
+# sooner than this after the chat's previous round: a round costs a few requests.
+WAKE_DELAY = timedelta(milliseconds=300)
+WOKEN_GAP = timedelta(seconds=2)
 
 
 @dataclass
@@ -97,7 +103,14 @@ class Collector:
         metrics: Observer | None = None,
         care: Care | None = None,
         commands: Callable[[str, NetworkName, Sequence[SeenPost]], None] | None = None,
+        wake: Callable[[str, datetime], None] | None = None,
+        cadences: Mapping[NetworkName, Cadence] | None = None,
+        streamed_every: timedelta | None = None,
     ) -> None:
+        """``wake(chat_id, when)`` books the chat's collection job earlier (a stream heard
+        something); ``cadences``: how often each polled network is read (default: ``every``);
+        ``streamed_every``: how often a network whose streams are live is read anyway
+        (default: ``every`` times STREAMED_FACTOR)."""
         self._store = store
         self._networks = networks
         self._clock = clock
@@ -110,16 +123,50 @@ class Collector:
         self._commands = commands
         self._locks: dict[str, threading.Lock] = {}
         self._locks_lock = threading.Lock()
+        self._wake = wake
+        self._cadences = dict(cadences or {})
+        self.streamed_every = max(streamed_every or every * STREAMED_FACTOR, every)
+        # When each (chat, network) is read next, which ones a stream woke, and when each
+        # chat's last round began (for the gap between woken rounds).
+        self._due: dict[tuple[str, NetworkName], datetime] = {}
+        self._woken: set[tuple[str, NetworkName]] = set()
+        self._last_round: dict[str, datetime] = {}
+        self._state_lock = threading.Lock()
 
     def lock_of(self, chat_id: str) -> threading.Lock:
         """The lock a chat's collection rounds take, one at a time."""
         with self._locks_lock:
             return self._locks.setdefault(chat_id, threading.Lock())
 
-    def round(self, chat_id: str) -> datetime | None:
-        """One round for the chat; returns when to read again (None: collection is over)."""
+    def round(self, chat_id: str, *, scheduled: bool = False) -> datetime | None:
+        """One round for the chat; returns when to read again (None: collection is over).
+
+        ``scheduled`` (the chat's collection job): only the networks that are due, or that
+        a stream woke, are read; otherwise (the recap's final reading) every network is."""
         with self.lock_of(chat_id):
-            return self._round(chat_id)
+            return self._round(chat_id, scheduled=scheduled)
+
+    def begin(self, chat_id: str) -> None:
+        """Collection of the chat starts: the networks that stream start listening now, so
+        the first answers wake a round before the first polling round is due."""
+        chat = self._store.chats.get(chat_id)
+        if chat is None:
+            return
+        for name, network in self._networks.items():
+            if isinstance(network, Listening):
+                network.listen(chat_id, chat.hashtag, partial(self.arrived, network=name))
+
+    def arrived(self, chat_id: str, network: NetworkName) -> None:
+        """A stream heard something for the chat: its next round reads ``network`` soon."""
+        now = self._clock()
+        with self._state_lock:
+            self._woken.add((chat_id, network))
+            last = self._last_round.get(chat_id)
+        when = now + WAKE_DELAY
+        if last is not None:
+            when = max(when, last + WOKEN_GAP)
+        if self._wake is not None:
+            self._wake(chat_id, when)
 
     def window_end(self, chat: ChatRow) -> datetime:
         """Until when a chat's answers are read: its end, moved by its shift, and the tail."""
@@ -140,25 +187,41 @@ class Collector:
                 unwritten.append(chat.chat_id)
         return collecting, unwritten
 
-    def _round(self, chat_id: str) -> datetime | None:
+    def _round(self, chat_id: str, *, scheduled: bool) -> datetime | None:
         chat = self._store.chats.get(chat_id)
         if chat is None:
+            self._forget(chat_id)
             return None
         now = self._clock()
+        with self._state_lock:
+            self._last_round[chat_id] = now
         units = self._store.units.of_chat(chat_id)
         setup = self._setup(chat_id) or ChatSetup(
             question_count=max((u.number or 0 for u in units), default=0),
             hosts={},
             moderation=Moderation(),
         )
-        next_round = now + self.every
+        over = chat.state in OVER_STATES and now > self.window_end(chat)
+        dues: list[datetime] = []
         busy = self._posting_soon(now)
         for name, network in self._networks.items():
             posted = [
                 u for u in units if u.network is name and u.state is UnitState.POSTED and u.remote
             ]
-            if not posted or name in busy or not isinstance(network, Reader):
+            if not posted or not isinstance(network, Reader):
                 continue
+            key = (chat_id, name)
+            with self._state_lock:
+                due = self._due.get(key, now)
+                woken = key in self._woken
+            if name in busy:
+                dues.append(now + POSTING_GUARD)
+                continue
+            if scheduled and not woken and due > now:
+                dues.append(due)
+                continue
+            with self._state_lock:
+                self._woken.discard(key)
             view = view_for(
                 units,
                 name,
@@ -168,13 +231,53 @@ class Collector:
                 moderation=setup.moderation,
             )
             retry_at = self._read(chat, network, view, posted)
+            if isinstance(network, Listening) and not over:
+                network.listen(chat_id, chat.hashtag, partial(self.arrived, network=name))
+            due = now + self._interval(chat, name, network, posted, now)
             if retry_at is not None:
-                next_round = max(next_round, retry_at)
-        if chat.state in OVER_STATES and now > self.window_end(chat):
+                due = max(due, retry_at)
+            with self._state_lock:
+                self._due[key] = due
+            dues.append(due)
+        if over:
             log.info("collection over", chat=chat_id)
+            self._forget(chat_id)
             self._on_over(chat_id)
             return None
-        return next_round
+        return min(dues, default=now + self.every)
+
+    def _interval(
+        self,
+        chat: ChatRow,
+        name: NetworkName,
+        network: Reader,
+        posted: list[UnitRow],
+        now: datetime,
+    ) -> timedelta:
+        """The wait before this network is read again for the chat (a stream may wake it)."""
+        if isinstance(network, Listening) and network.live(chat.chat_id):
+            return self.streamed_every
+        cadence = self._cadences.get(name) or Cadence(every=self.every, fast=self.every)
+        questions = [
+            u.posted_at for u in posted if u.kind == StepKind.QUESTION.value and u.posted_at
+        ]
+        return poll_interval(
+            now,
+            last_question_at=max(questions, default=None),
+            ended=now > chat.end_at + chat.shift,
+            cadence=cadence,
+        )
+
+    def _forget(self, chat_id: str) -> None:
+        """Collection is over: the chat's streams close, its state goes."""
+        for network in self._networks.values():
+            if isinstance(network, Listening):
+                network.unlisten(chat_id)
+        with self._state_lock:
+            for key in [k for k in self._due if k[0] == chat_id]:
+                del self._due[key]
+            self._woken -= {k for k in self._woken if k[0] == chat_id}
+            self._last_round.pop(chat_id, None)
 
     def _read(
         self, chat: ChatRow, network: Reader, view: ChatView, posted: list[UnitRow]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -199,4 +200,26 @@ class Reader(Protocol):
         Must not skip posts between rounds: a short page is not the end, and a
         rate limit raises RateLimited so the caller resumes from the same cursors.
         """
+        ...
+
+
+@runtime_checkable
+class Listening(Protocol):
+    """A network that can say "something arrived for this chat" (a stream) instead of only
+    being polled. It never hands posts over: the collector's round reads them, from the
+    cursors, so nothing is missed across a gap and nothing is stored twice."""
+
+    name: NetworkName
+
+    def listen(self, chat_id: str, hashtag: str, arrived: Callable[[str], None]) -> None:
+        """Watch the chat (idempotent); ``arrived(chat_id)`` is called, from another thread,
+        when something came for it, and when a stream comes back after a gap."""
+        ...
+
+    def unlisten(self, chat_id: str) -> None:
+        """Stop watching the chat."""
+        ...
+
+    def live(self, chat_id: str) -> bool:
+        """Whether the chat's streams are up now: polling may slow down while they are."""
         ...

@@ -56,6 +56,7 @@ def connect_accounts(loaded: LoadedConfig) -> dict[NetworkName, Network]:
             max_characters=accounts.mastodon.max_characters,
             indexable_opts_out=accounts.mastodon.indexable_opt_out,
             extra_instances=accounts.mastodon.extra_instances,
+            streaming=accounts.mastodon.streaming,
         )
     if accounts.bluesky is not None:
         from chatbot.networks.bluesky import BlueskyNetwork

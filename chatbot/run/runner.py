@@ -32,6 +32,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
 
 from chatbot.archive import write_archives
+from chatbot.collect.cadence import FRESH_FOR, Cadence
 from chatbot.collect.care import Care
 from chatbot.collect.collector import Collector
 from chatbot.config import LatePolicy
@@ -168,6 +169,8 @@ class Runner:
             clock=clock,
             setup=lambda chat_id: self._sync.setup_of(chat_id, self._moderation),
             every=max(collect_every / speed, MIN_COLLECT_EVERY),
+            cadences=_cadences(collect_every, speed, answer_tail),
+            wake=lambda chat_id, when: self._book("collect", self.collect_job, chat_id, when),
             answer_tail=answer_tail / speed,
             on_over=self._write_transcript,
             metrics=metrics,
@@ -277,22 +280,8 @@ class Runner:
         return over and bool(chats)
 
     def guarded(self, what: str, chat_id: str | None, work: Callable[[], T]) -> T | Failed:
-        """Run ``work``; an exception is logged and recorded as an event, never raised.
-
-        Every job and thread of the bot runs inside this: one failure must not
-        stop the scheduler, the watcher, or the other chats.
-        """
-        try:
-            return work()
-        except Exception as exc:  # the job boundary: log, record, carry on
-            log.exception(f"{what} failed", chat=chat_id)
-            try:
-                self.store.events.add(
-                    "error", f"{what} failed: {exc!r}", chat_id=chat_id, now=self.clock()
-                )
-            except Exception:  # the store itself may be what failed
-                log.exception("recording the failure failed", chat=chat_id)
-            return Failed(exc)
+        """Run ``work`` at a job's boundary (:func:`guard`)."""
+        return guard(self.store, self.clock, what, chat_id, work)
 
     # --- scripts ----------------------------------------------------------------------------
 
@@ -334,13 +323,14 @@ class Runner:
                 log.warning("lease lost", chat=chat_id, replica=self.replica.name, why=str(exc))
                 return self.clock() + self.replica.ttl
 
-    def collect(self, chat_id: str) -> datetime | None:
+    def collect(self, chat_id: str, *, scheduled: bool = False) -> datetime | None:
         """One collection round for the chat now, if this replica holds the chat; returns
-        when to read again (None: collection is over)."""
+        when to read again (None: collection is over). ``scheduled`` (the collection job):
+        only the networks due or woken by a stream are read."""
         lease = self.replica.lease(chat_id)
         if isinstance(lease, LeaseRow):
             return self.replica.look_again(lease)
-        return self.collector.round(chat_id)
+        return self.collector.round(chat_id, scheduled=scheduled)
 
     def chat_job(self, chat_id: str) -> None:
         """The chat's scheduled job: do what is due, then book the next wake-up."""
@@ -354,7 +344,9 @@ class Runner:
         """The chat's scheduled collection job: one round, then book the next one (the chat
         stays in ``_collecting`` meanwhile: APScheduler drops a date job as it starts it)."""
         self._collecting.add(chat_id)  # one set operation: atomic in CPython
-        again = self.guarded("collecting answers", chat_id, partial(self.collect, chat_id))
+        again = self.guarded(
+            "collecting answers", chat_id, partial(self.collect, chat_id, scheduled=True)
+        )
         if isinstance(again, Failed):
             again = self.clock() + AFTER_FAILURE
         if again is not None:
@@ -366,6 +358,7 @@ class Runner:
         if self.scheduler.running and self.scheduler.get_job(f"collect:{chat_id}") is None:
             self._collecting.add(chat_id)
             self._book("collect", self.collect_job, chat_id, self.clock() + self.collector.every)
+            self.guarded("listening for answers", chat_id, partial(self.collector.begin, chat_id))
 
     def _book(self, kind: str, job: Callable[[str], None], chat_id: str, when: datetime) -> None:
         if not self.stopping and self.scheduler.running:
@@ -398,6 +391,22 @@ class Runner:
 _BOOKING = threading.Lock()
 
 
+def _cadences(
+    collect_every: timedelta, speed: float, answer_tail: timedelta
+) -> dict[NetworkName, Cadence]:
+    """How often each polled network is read. Bluesky (3,000 requests per 5 minutes) is
+    read twice as often while a question is fresh; Mastodon (300) keeps its interval. The
+    tail is read at least eight times over."""
+    every = max(collect_every / speed, MIN_COLLECT_EVERY)
+    fresh_for = FRESH_FOR / speed
+    longest = max(every, answer_tail / speed / 8)
+    fast = {NetworkName.BLUESKY: max(every / 2, MIN_COLLECT_EVERY)}
+    return {
+        name: Cadence(every=every, fast=fast.get(name, every), fresh_for=fresh_for, longest=longest)
+        for name in NetworkName
+    }
+
+
 def book(
     scheduler: BackgroundScheduler,
     job_id: str,
@@ -419,3 +428,22 @@ def book(
             replace_existing=True,
             misfire_grace_time=None,  # the late policy decides, not APScheduler's 1 s default
         )
+
+
+def guard(
+    store: Store, clock: Clock, what: str, chat_id: str | None, work: Callable[[], T]
+) -> T | Failed:
+    """Run ``work``; an exception is logged and recorded as an event, never raised.
+
+    Every job and thread of the bot runs inside this: one failure must not
+    stop the scheduler, the watcher, or the other chats.
+    """
+    try:
+        return work()
+    except Exception as exc:  # the job boundary: log, record, carry on
+        log.exception(f"{what} failed", chat=chat_id)
+        try:
+            store.events.add("error", f"{what} failed: {exc!r}", chat_id=chat_id, now=clock())
+        except Exception:  # the store itself may be what failed
+            log.exception("recording the failure failed", chat=chat_id)
+        return Failed(exc)

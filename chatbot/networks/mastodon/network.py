@@ -22,12 +22,20 @@ from chatbot.networks.base import (
     ServerFacts,
     ThreadCheck,
 )
-from chatbot.networks.mastodon.calls import AUTH_HINT, REQUEST_TIMEOUT, Client
+from chatbot.networks.mastodon.calls import (
+    ASSUMED_MASTODON_VERSION,
+    AUTH_HINT,
+    REQUEST_TIMEOUT,
+    USER_AGENT,
+    Client,
+    SdkClient,
+)
 from chatbot.networks.mastodon.interactions import Interactions
 from chatbot.networks.mastodon.others import OtherInstances
 from chatbot.networks.mastodon.server import ReadOnce, Server, Software
 from chatbot.networks.mastodon.sources import NOTIFICATION_TYPES, MastodonSources
 from chatbot.networks.mastodon.statuses import Statuses, status_ref
+from chatbot.networks.mastodon.stream import QUIET, NoStream, Opener, Streams
 from chatbot.networks.reading import SWEEP_ROUNDS, CollectionRound
 from chatbot.posts import PostRef
 from chatbot.script import NetworkName
@@ -55,8 +63,10 @@ class MastodonNetwork:
         indexable_opts_out: bool = False,
         extra_instances: Sequence[str] = (),
         sweep_every: int = SWEEP_ROUNDS,
+        streaming: bool = True,
     ) -> None:
-        """No network call happens here."""
+        """No network call happens here. ``streaming``: wake collection by the server's
+        streams where it has them (see :mod:`~chatbot.networks.mastodon.stream`)."""
         self.instance = instance.rstrip("/")
         self._clock = clock or (lambda: datetime.now(UTC))
         self._client = Client(
@@ -99,6 +109,10 @@ class MastodonNetwork:
             sleep=sleep,
             indexable_opts_out=indexable_opts_out,
         )
+        self._access_token = access_token
+        self._timeout = timeout
+        self._stream_api: SdkClient | None = None
+        self._streams = Streams(self._open_hashtag, self._open_user) if streaming else None
 
     # --- the Protocol ---------------------------------------------------------------------
 
@@ -115,8 +129,54 @@ class MastodonNetwork:
         return self._statuses.find(request)
 
     def close(self) -> None:
+        if self._streams is not None:
+            self._streams.close()
         self._client.close()
         self._others.close()
+
+    # --- streams: the Listening Protocol --------------------------------------------------
+
+    def listen(self, chat_id: str, hashtag: str, arrived: Callable[[str], None]) -> None:
+        """Keep the chat's hashtag stream and the bot's user stream open (no-op without)."""
+        if self._streams is not None:
+            self._streams.listen(chat_id, hashtag, arrived)
+
+    def unlisten(self, chat_id: str) -> None:
+        if self._streams is not None:
+            self._streams.unlisten(chat_id)
+
+    def live(self, chat_id: str) -> bool:
+        return self._streams is not None and self._streams.live(chat_id)
+
+    def _stream_client(self, *, check: bool = False) -> SdkClient:
+        """A client of its own for the streams: a stream holds its connection for hours.
+        ``check``: raise NoStream on a server known to have no streaming (in the stream's
+        thread: reading the software may take a request)."""
+        if check and not self._server.traits().streams:
+            raise NoStream(f"{self._server.software()} has no streaming API")
+        if self._stream_api is None:
+            self._stream_api = SdkClient(
+                access_token=self._access_token.get_secret_value(),
+                api_base_url=self.instance,
+                request_timeout=self._timeout,
+                session=requests.Session(),
+                user_agent=USER_AGENT,
+                mastodon_version=ASSUMED_MASTODON_VERSION,
+                version_check_mode="created",
+            )
+        return self._stream_api
+
+    def _open_hashtag(self, tag: str) -> Opener:
+        # Since Mastodon 4.2 the hashtag stream needs a user token (read:statuses).
+        def opener(listener: Any) -> None:
+            self._stream_client(check=True).stream_hashtag(
+                tag, listener, run_async=False, timeout=QUIET
+            )
+
+        return opener
+
+    def _open_user(self, listener: Any) -> None:
+        self._stream_client(check=True).stream_user(listener, run_async=False, timeout=QUIET)
 
     # --- reading: the Reader Protocol -----------------------------------------------------
 
