@@ -23,34 +23,55 @@ def redact_secrets(
     return event
 
 
-def _stderr_logger(*_args: Any) -> structlog.PrintLogger:
-    return structlog.PrintLogger(file=sys.stderr)
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """The one handler every line goes through (ours and the libraries'), writing to
+    whatever ``sys.stderr`` is at the time: one lock, so lines never interleave."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
 
 
 def configure(fmt: Literal["auto", "json", "text"] = "auto", level: int = logging.INFO) -> None:
-    """Set up structlog (and the stdlib loggers of the libraries) for a command."""
+    """Set up structlog and the stdlib loggers of the libraries for a command: one renderer
+    for both, so that in JSON mode every line is JSON (a library's warning included)."""
     json_lines = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if json_lines
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
+    stamped: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        redact_secrets,
+    ]
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            redact_secrets,
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
+        processors=[*stamped, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        # Looked up at every call, not at configure time: stderr may be replaced later.
-        logger_factory=_stderr_logger,
+        logger_factory=structlog.stdlib.LoggerFactory(),
         cache_logger_on_first_use=False,
     )
-    logging.basicConfig(
-        level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+    handler = _Stderr()
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            # A library's line: its logger's name, level and time, then the same renderer.
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, *stamped],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                renderer,
+            ],
+        )
     )
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(logging.WARNING)  # the libraries say only what went wrong
+    logging.getLogger("chatbot").setLevel(level)
     # APScheduler logs every job run at INFO; our own lines say what happened.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
