@@ -42,6 +42,9 @@ Clock = Callable[[], datetime]
 # Posting has priority over reading: a collection round that would run this
 # close to a post on the same network waits for the next round.
 POSTING_GUARD = timedelta(seconds=2)
+# Collection ends once every network has been read after the answer window closed (a bot
+# down, or busy, when it closed reads once more when it can), or this long after it closed.
+CATCH_UP = timedelta(hours=1)
 
 
 @dataclass
@@ -121,6 +124,33 @@ class Collector:
         with self.lock_of(chat_id):
             return self._round(chat_id)
 
+    def final_round(self, chat_id: str) -> datetime | None:
+        """The round just before the recap is composed: it reads even with a post due soon
+        (the recap is that post), so the recap counts every answer."""
+        with self.lock_of(chat_id):
+            return self._round(chat_id, final=True)
+
+    def caught_up(self, chat: ChatRow, units: Sequence[UnitRow]) -> bool:
+        """Whether every network the chat is read on was read after its answer window
+        closed, or the window closed more than CATCH_UP ago: nothing is left to read."""
+        end = self.window_end(chat)
+        if self._clock() > end + CATCH_UP:
+            return True
+        read = {r.network: r.last_ok_at for r in self._store.conversation.rounds(chat.chat_id)}
+        return all(
+            (last := read.get(name)) is not None and last > end for name in self._read_on(units)
+        )
+
+    def _read_on(self, units: Sequence[UnitRow]) -> set[NetworkName]:
+        """The networks whose answers a chat has: it posted there and they can be read."""
+        return {
+            u.network
+            for u in units
+            if u.state is UnitState.POSTED
+            and u.remote
+            and isinstance(self._networks.get(u.network), Reader)
+        }
+
     def window_end(self, chat: ChatRow) -> datetime:
         """Until when a chat's answers are read: its end, moved by its shift, and the tail."""
         return chat.end_at + chat.shift + self._answer_tail
@@ -134,13 +164,17 @@ class Collector:
             units = self._store.units.of_chat(chat.chat_id)
             if not any(u.state is UnitState.POSTED for u in units):
                 continue
-            if chat.state is ChatState.RUNNING or now <= self.window_end(chat):
+            if (
+                chat.state is ChatState.RUNNING
+                or now <= self.window_end(chat)
+                or not self.caught_up(chat, units)
+            ):
                 collecting.append(chat.chat_id)
             elif archive_dir and transcript_missing(archive_dir, chat.chat_id):
                 unwritten.append(chat.chat_id)
         return collecting, unwritten
 
-    def _round(self, chat_id: str) -> datetime | None:
+    def _round(self, chat_id: str, *, final: bool = False) -> datetime | None:
         chat = self._store.chats.get(chat_id)
         if chat is None:
             return None
@@ -152,7 +186,7 @@ class Collector:
             moderation=Moderation(),
         )
         next_round = now + self.every
-        busy = self._posting_soon(now)
+        busy = set() if final else self._posting_soon(now)
         for name, network in self._networks.items():
             posted = [
                 u for u in units if u.network is name and u.state is UnitState.POSTED and u.remote
@@ -170,7 +204,8 @@ class Collector:
             retry_at = self._read(chat, network, view, posted)
             if retry_at is not None:
                 next_round = max(next_round, retry_at)
-        if chat.state in OVER_STATES and now > self.window_end(chat):
+        over = chat.state in OVER_STATES and now > self.window_end(chat)
+        if over and self.caught_up(chat, units):
             log.info("collection over", chat=chat_id)
             self._on_over(chat_id)
             return None
