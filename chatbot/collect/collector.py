@@ -141,6 +141,16 @@ class Collector:
             (last := read.get(name)) is not None and last > end for name in self._read_on(units)
         )
 
+    def _other_chats_posts(self, chat_id: str, network: NetworkName) -> frozenset[str]:
+        """The ids of the bot's posts on ``network`` in its other chats still read."""
+        return frozenset(
+            u.remote.id
+            for chat in self._store.chats.list([ChatState.RUNNING, ChatState.DONE])
+            if chat.chat_id != chat_id
+            for u in self._store.units.of_chat(chat.chat_id)
+            if u.network is network and u.state is UnitState.POSTED and u.remote is not None
+        )
+
     def _read_on(self, units: Sequence[UnitRow]) -> set[NetworkName]:
         """The networks whose answers a chat has: it posted there and they can be read."""
         return {
@@ -200,6 +210,7 @@ class Collector:
                 question_count=setup.question_count,
                 hosts=setup.hosts.get(name, frozenset()),
                 moderation=setup.moderation,
+                others=self._other_chats_posts(chat_id, name),
             )
             retry_at = self._read(chat, network, view, posted)
             if retry_at is not None:
@@ -295,7 +306,11 @@ def ingest(store: Store, view: ChatView, collected: Collected, *, now: datetime)
     conversation = store.conversation
     index = conversation.post_index(view.chat_id, view.network)
     parents: dict[str, str | None] = {pid: p.reply_to for pid, p in index.items()}
-    fresh = [p for p in collected.posts if p.id not in view.bot_posts]
+    fresh = [
+        p
+        for p in collected.posts
+        if p.id not in view.bot_posts and p.id not in view.others and p.reply_to not in view.others
+    ]
     parents.update({p.id: p.reply_to for p in fresh})
     for author in _unique_authors(fresh):
         conversation.save_participant(author, now=now)
