@@ -1,8 +1,8 @@
 """A small fault-injecting HTTP proxy on loopback, seeded, that records every request.
 
 The bot is pointed at the proxy instead of the server. A share of the requests (chosen
-by a seeded random generator) gets one of these faults instead of, or on top of, the
-server's answer:
+by a seeded random generator, in storms: see :class:`Decider`) gets one of these faults
+instead of, or on top of, the server's answer:
 
 - ``5xx``: a 500, 502 or 503, the request not forwarded;
 - ``429``: a rate limit with its reset in the headers (``Retry-After``, Mastodon's
@@ -43,6 +43,9 @@ KINDS = ("5xx", "429", "timeout", "malformed", "truncated", "dropped", "slow")
 RESET_SECONDS = 2  # a 429's reset: this many whole seconds after the next full second
 TIMEOUT_SECONDS = 8.0  # longer than the bot's 7 s request timeout
 SLOW_SECONDS = 1.5
+STORM_SECONDS = 2.0
+IN_STORM = 0.9  # of the requests in a storm fail
+BETWEEN_STORMS = 0.3  # of those between storms, while fewer than the share failed
 EARLY_TOLERANCE = 0.05  # s: clock reading jitter between the proxy's threads
 _HOP = {"connection", "keep-alive", "transfer-encoding", "accept-encoding", "host",
         "proxy-connection", "te", "upgrade"}  # fmt: skip
@@ -61,18 +64,39 @@ class Exchange:
 
 
 class Decider:
-    """Which request gets which fault: seeded, about ``rate`` of them."""
+    """Which request gets which fault: seeded, in storms as outages come, at least
+    ``share`` of the requests in all.
 
-    def __init__(self, seed: int, rate: float, kinds: Sequence[str]) -> None:
+    Time (from the proxy's start) is cut in ``STORM_SECONDS`` windows, every third one a
+    storm in which most requests fail. Between storms requests fail only while fewer than
+    ``share`` of those so far have. A steady rate would fail nearly every collection round
+    (a round is several requests, and one failure fails it); storms fail as many requests,
+    and between them rounds get through, as after a real outage.
+    """
+
+    def __init__(self, seed: int, share: float, kinds: Sequence[str]) -> None:
         self._rng = random.Random(seed)
-        self._rate = rate
+        self._share = share
         self._kinds = tuple(kinds)
+        self._next: list[str] = []
+        self._began = time.monotonic()
+        self._seen = 0
+        self._faulted = 0
         self._lock = threading.Lock()
+
+    def stormy(self) -> bool:
+        return int((time.monotonic() - self._began) / STORM_SECONDS) % 3 == 2
 
     def __call__(self) -> tuple[str, random.Random]:
         with self._lock:
-            hit = bool(self._kinds) and self._rng.random() < self._rate
-            kind = self._rng.choice(self._kinds) if hit else ""
+            behind = self._faulted < self._share * (self._seen + 1)
+            rate = IN_STORM if self.stormy() else BETWEEN_STORMS if behind else 0.0
+            hit = bool(self._kinds) and self._rng.random() < rate
+            if hit and not self._next:  # every kind in turn, in a shuffled order
+                self._next = self._rng.sample(self._kinds, len(self._kinds))
+            kind = self._next.pop() if hit else ""
+            self._seen += 1
+            self._faulted += bool(kind)
             return kind, random.Random(self._rng.random())
 
 
@@ -84,7 +108,7 @@ class FaultProxy:
         upstream: str,
         *,
         seed: int,
-        rate: float,
+        share: float,
         kinds: Sequence[str] = KINDS,
         rewrite: bool = False,
         arm: Callable[[str, str, str], None] | None = None,
@@ -95,7 +119,7 @@ class FaultProxy:
         parts = urlsplit(upstream)
         self.upstream = f"{parts.scheme}://{parts.netloc}"
         self._host, self._port = parts.hostname or "127.0.0.1", parts.port or 80
-        self._decide = Decider(seed, rate, kinds)
+        self._decide = Decider(seed, share, kinds)
         self._rewrite = rewrite
         self._arm = arm
         self.exchanges: list[Exchange] = []
