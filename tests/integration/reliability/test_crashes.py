@@ -45,6 +45,7 @@ MIGRATION_KILLS = ("migrate:6", "migrate:8")
 WINDOWS = ("post:1", "post:2", "collect:1", "collect:2", "random", "random")
 KILLS_PER_VENUE = 18
 WINDOW_PATIENCE = 7.0  # s: a window not reached by then is a kill at a random moment
+ANSWER_TAIL = 10  # s: snac's deliveries take up to 9 s
 
 
 def old_database(path: Path, version: int) -> None:
@@ -111,7 +112,7 @@ def crash_run(venue: Venue, tmp_path: Path, bots: BotRunner, seed: int) -> dict[
     folder = venue.bot(tmp_path / "bot")
     old_database(folder.database, OLD_SCHEMA)
     chats = chats_for(venue, folder, ["crash-a", "crash-b"], first_in=6, gap=16, spacing=5,
-                      answer_tail=10)  # fmt: skip
+                      answer_tail=ANSWER_TAIL)  # fmt: skip
     ana, ben = venue.person("ana"), venue.person("ben")
     mark = folder.root / "crashpoint"
     killed: Counter[str] = Counter()
@@ -124,6 +125,8 @@ def crash_run(venue: Venue, tmp_path: Path, bots: BotRunner, seed: int) -> dict[
         window = next_window(rng, folder, venue.network, killed, recapped)
         process = start_at(bots, folder, window, mark)
         wait = rng.uniform(0.3, 2.5) if window == "random" else WINDOW_PATIENCE
+        if window.startswith("recap"):
+            wait += ANSWER_TAIL  # the recap is composed that long after the closing
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline and not process.exited() and not mark.exists():
             time.sleep(0.05)
