@@ -579,3 +579,33 @@ def test_unreachable_pds_is_transient(tmp_path: Path) -> None:
     )
     with pytest.raises(errors.Transient):
         network.post(_request())
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        lambda request: httpx.Response(
+            200, content=b"{not json", headers={"Content-Type": "application/json"}
+        ),
+        lambda request: (_ for _ in ()).throw(
+            httpx.RemoteProtocolError("peer closed connection without sending complete body")
+        ),
+    ],
+    ids=["malformed body", "connection closed mid-answer"],
+)
+def test_an_unreadable_answer_is_transient_not_an_escaped_error(
+    tmp_path: Path, answer: Any
+) -> None:
+    """A 200 whose JSON cannot be read, or a connection closed before the whole answer came,
+    is a Transient like any unreadable answer (it escaped as ValueError or httpx's error and
+    failed the job: the fault suite found it)."""
+    network = BlueskyNetwork(
+        service="https://pds.example",
+        handle=HANDLE,
+        app_password=SecretStr(PASSWORD),
+        session_dir=tmp_path,
+        transport=httpx.MockTransport(answer),
+    )
+    with pytest.raises(errors.Transient):
+        network.post(_request())
+    network.close()

@@ -231,3 +231,14 @@ def test_two_answers_in_one_post_are_two_answers(store: Store) -> None:
     """ "A1: ... A2: ..." in one post gives one answer to each question."""
     ingest(store, view(store), Collected(posts=(post("p1", "A1: stations A2: timers #edchat"),)))
     assert [q for q, _h, _t in answers(store)] == [1, 2]
+
+
+def test_a_reply_to_the_bots_post_in_another_chat_is_left_to_that_chat(store: Store) -> None:
+    """Two chats at once on one account: a labelled reply to the other chat's question
+    reaches this chat too (a notification) and is not taken as this chat's answer."""
+    elsewhere = view(store, others=frozenset({"other-q3"}))
+    ingest(
+        store, elsewhere, Collected(posts=(post("p1", "A3: exit tickets", reply_to="other-q3"),))
+    )
+    assert answers(store) == []
+    assert store.conversation.posts(CHAT) == []

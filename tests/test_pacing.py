@@ -100,3 +100,16 @@ def test_pace_gives_up_with_rate_limited_until_a_token_is_there() -> None:
     assert raised.value.retry_at == clock.wall + timedelta(seconds=60)
     assert raised.value.status is None
     assert clock.now == 0
+
+
+def test_a_reader_after_a_429_is_told_the_reset_not_the_time_to_earn_the_reserve_back() -> None:
+    """Mastodon's 300 per 5 minutes: after a 429 with a 3 s reset, a read waits 3 s (the
+    whole window is back then), not the minute a token-by-token refill of the reserve
+    would take (the fault suite saw collection wait 60 s after each 429)."""
+    clock = Time()
+    p = pacer(clock, limit=300, period=300.0)
+    p.block_until(clock.wall + timedelta(seconds=3))
+    assert p.wait_time(posting=False) == pytest.approx(3)
+    with pytest.raises(errors.RateLimited) as raised:
+        pace([p], posting=False, what="reading", now=clock.wall, max_wait=1)
+    assert raised.value.retry_at == clock.wall + timedelta(seconds=3)

@@ -169,6 +169,19 @@ def test_transient_errors_are_retried_with_the_same_key(harness: Harness) -> Non
     assert harness.states()["welcome"] is UnitState.POSTED
 
 
+def test_a_quick_retry_says_the_first_attempt_may_have_published(harness: Harness) -> None:
+    """The attempts after a timeout carry ``first_attempt_at`` (the intent's time), so that a
+    server ignoring idempotency keys is searched before posting again; the first has none
+    (snac made a recap post twice in the fault suite, a retry posting blind)."""
+    harness.at(-60)
+    harness.network.fail(Transient("timeout"), Transient("timeout"))
+    harness.at(0)
+    welcome_calls = [c for c in harness.network.calls if c.text.startswith("Welcome")]
+    first, *retries = [c.first_attempt_at for c in welcome_calls]
+    assert first is None
+    assert retries == [START, START]
+
+
 def test_a_rejected_post_is_recorded_as_failed_and_the_chat_goes_on(harness: Harness) -> None:
     """A post the network refuses is marked failed with the reason; the next step still goes out."""
     harness.at(-60)

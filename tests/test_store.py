@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from chatbot.kinds import Visibility
 from chatbot.posts import PostRef
 from chatbot.script import NetworkName
-from chatbot.store import Fence, Image, LeaseLost, LeaseRow, PlannedUnit, Store, UnitState
+from chatbot.store import Fence, Image, LeaseLost, LeaseRow, PlannedUnit, Store, UnitState, schema
 from chatbot.store.schema import MIGRATIONS
 from chatbot.text import Facet
 
@@ -102,6 +102,34 @@ def test_a_store_of_the_first_release_is_upgraded_with_its_units_kept(tmp_path: 
         None,
         Visibility.PUBLIC,
     )
+
+
+def test_a_migration_cut_short_leaves_nothing_behind_and_is_applied_at_the_next_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A migration interrupted after its ALTER TABLE (a crash, here an error) is rolled back
+    whole on SQLite too: the next start applies it again instead of failing on a duplicate
+    column (the crash suite found this, killing the bot mid-migration)."""
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    engine = sa.create_engine(url)
+    cut = MIGRATIONS[5]  # adds local_posts.network
+
+    def cut_short(conn: sa.Connection) -> None:
+        cut.apply(conn)
+        raise RuntimeError("killed")
+
+    broken = (*MIGRATIONS[:5], schema.Migration(cut.version, cut.name, cut_short))
+    monkeypatch.setattr(schema, "MIGRATIONS", broken)
+    with pytest.raises(RuntimeError):
+        schema.migrate(engine, NOW)
+    with engine.connect() as conn:
+        columns = {c["name"] for c in sa.inspect(conn).get_columns("local_posts")}
+    engine.dispose()
+    assert "network" not in columns
+    monkeypatch.undo()
+    store = Store.open(url, now=NOW)
+    assert store.schema_version() == MIGRATIONS[-1].version
+    store.close()
 
 
 def test_a_new_database_file_is_readable_by_its_owner_only(tmp_path: Path) -> None:

@@ -35,6 +35,9 @@ class ChatView:
     question_count: int
     hosts: frozenset[str] = frozenset()  # normalised handles of the chat's hosts
     moderation: Moderation = field(default_factory=Moderation)
+    # The bot's posts of its other chats on this network: a reply to one of them belongs
+    # to that chat, even when it reaches this one (a notification, a mention).
+    others: frozenset[str] = frozenset()
 
     def current_question(self, at: datetime) -> int | None:
         current = None
@@ -80,6 +83,7 @@ def view_for(
     question_count: int,
     hosts: frozenset[str] = frozenset(),
     moderation: Moderation | None = None,
+    others: frozenset[str] = frozenset(),
 ) -> ChatView:
     """The chat as seen on ``network``, from its units: the bot's posts there, its questions
     and when they were posted."""
@@ -102,6 +106,7 @@ def view_for(
         question_count=question_count,
         hosts=hosts,
         moderation=moderation or Moderation(),
+        others=others,
     )
 
 

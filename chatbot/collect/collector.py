@@ -48,6 +48,9 @@ POSTING_GUARD = timedelta(seconds=2)
 # sooner than this after the chat's previous round: a round costs a few requests.
 WAKE_DELAY = timedelta(milliseconds=300)
 WOKEN_GAP = timedelta(seconds=2)
+# Collection ends once every network has been read after the answer window closed (a bot
+# down, or busy, when it closed reads once more when it can), or this long after it closed.
+CATCH_UP = timedelta(hours=1)
 
 
 @dataclass
@@ -168,6 +171,33 @@ class Collector:
         if self._wake is not None:
             self._wake(chat_id, when)
 
+    def final_round(self, chat_id: str) -> datetime | None:
+        """The round just before the recap is composed: it reads even with a post due soon
+        (the recap is that post), so the recap counts every answer."""
+        with self.lock_of(chat_id):
+            return self._round(chat_id, final=True)
+
+    def caught_up(self, chat: ChatRow, units: Sequence[UnitRow]) -> bool:
+        """Whether every network the chat is read on was read after its answer window
+        closed, or the window closed more than CATCH_UP ago: nothing is left to read."""
+        end = self.window_end(chat)
+        if self._clock() > end + CATCH_UP:
+            return True
+        read = {r.network: r.last_ok_at for r in self._store.conversation.rounds(chat.chat_id)}
+        return all(
+            (last := read.get(name)) is not None and last > end for name in self._read_on(units)
+        )
+
+    def _read_on(self, units: Sequence[UnitRow]) -> set[NetworkName]:
+        """The networks whose answers a chat has: it posted there and they can be read."""
+        return {
+            u.network
+            for u in units
+            if u.state is UnitState.POSTED
+            and u.remote
+            and isinstance(self._networks.get(u.network), Reader)
+        }
+
     def window_end(self, chat: ChatRow) -> datetime:
         """Until when a chat's answers are read: its end, moved by its shift, and the tail."""
         return chat.end_at + chat.shift + self._answer_tail
@@ -181,13 +211,19 @@ class Collector:
             units = self._store.units.of_chat(chat.chat_id)
             if not any(u.state is UnitState.POSTED for u in units):
                 continue
-            if chat.state is ChatState.RUNNING or now <= self.window_end(chat):
+            if (
+                chat.state is ChatState.RUNNING
+                or now <= self.window_end(chat)
+                or not self.caught_up(chat, units)
+            ):
                 collecting.append(chat.chat_id)
             elif archive_dir and transcript_missing(archive_dir, chat.chat_id):
                 unwritten.append(chat.chat_id)
         return collecting, unwritten
 
-    def _round(self, chat_id: str, *, scheduled: bool) -> datetime | None:
+    def _round(
+        self, chat_id: str, *, scheduled: bool = False, final: bool = False
+    ) -> datetime | None:
         chat = self._store.chats.get(chat_id)
         if chat is None:
             self._forget(chat_id)
@@ -203,7 +239,7 @@ class Collector:
         )
         over = chat.state in OVER_STATES and now > self.window_end(chat)
         dues: list[datetime] = []
-        busy = self._posting_soon(now)
+        busy = set() if final else self._posting_soon(now)
         for name, network in self._networks.items():
             posted = [
                 u for u in units if u.network is name and u.state is UnitState.POSTED and u.remote
@@ -229,6 +265,7 @@ class Collector:
                 question_count=setup.question_count,
                 hosts=setup.hosts.get(name, frozenset()),
                 moderation=setup.moderation,
+                others=other_chats_posts(self._store, chat_id, name),
             )
             retry_at = self._read(chat, network, view, posted)
             if isinstance(network, Listening) and not over:
@@ -239,7 +276,7 @@ class Collector:
             with self._state_lock:
                 self._due[key] = due
             dues.append(due)
-        if over:
+        if over and self.caught_up(chat, units):
             log.info("collection over", chat=chat_id)
             self._forget(chat_id)
             self._on_over(chat_id)
@@ -363,7 +400,11 @@ def ingest(store: Store, view: ChatView, collected: Collected, *, now: datetime)
     conversation = store.conversation
     index = conversation.post_index(view.chat_id, view.network)
     parents: dict[str, str | None] = {pid: p.reply_to for pid, p in index.items()}
-    fresh = [p for p in collected.posts if p.id not in view.bot_posts]
+    fresh = [
+        p
+        for p in collected.posts
+        if p.id not in view.bot_posts and p.id not in view.others and p.reply_to not in view.others
+    ]
     parents.update({p.id: p.reply_to for p in fresh})
     for author in _unique_authors(fresh):
         conversation.save_participant(author, now=now)
@@ -437,3 +478,15 @@ def _unique_authors(posts: Iterable[SeenPost]) -> list[Author]:
     for post in posts:
         seen[post.author.id] = post.author
     return list(seen.values())
+
+
+def other_chats_posts(store: Store, chat_id: str, network: NetworkName) -> frozenset[str]:
+    """The ids of the bot's posts on ``network`` in its other chats still read (a reply to
+    one of them belongs to that chat, even when this chat's round reads it)."""
+    return frozenset(
+        u.remote.id
+        for chat in store.chats.list([ChatState.RUNNING, ChatState.DONE])
+        if chat.chat_id != chat_id
+        for u in store.units.of_chat(chat.chat_id)
+        if u.network is network and u.state is UnitState.POSTED and u.remote is not None
+    )

@@ -66,12 +66,13 @@ class Pacer:
         """Seconds until a request of this kind may go (0: now)."""
         with self._lock:
             self._refill()
-            blocked = 0.0
             if self._blocked_until is not None:
-                blocked = max(0.0, (self._blocked_until - self._wall()).total_seconds())
+                # Blocked after a 429: at the reset the whole allowance is back (_refill),
+                # so the wait is the block, not the time to earn tokens one by one.
+                return max(0.0, (self._blocked_until - self._wall()).total_seconds())
             floor = 0.0 if posting else self.reserve
             missing = floor + 1.0 - self._tokens
-            return max(blocked, missing / self.rate if missing > 0 else 0.0)
+            return missing / self.rate if missing > 0 else 0.0
 
     def acquire(self, *, posting: bool, deadline: float | None = None) -> bool:
         """Wait for a token and take it; False if ``deadline`` (seconds) would pass first."""

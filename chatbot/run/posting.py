@@ -9,6 +9,7 @@ the result, a retry, or why the unit is closed without a post.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -107,11 +108,12 @@ class Poster:
         request = build_request(self._store.units.of_chat(chat_id), unit)
         # Write-ahead: the intent is committed before the call, so a crash right
         # after the call is re-sent with the same idempotency key, never twice.
+        intent_at = self._clock()
         self._store.units.mark_intent(
-            chat_id, unit.step_key, unit.network, now=self._clock(), fence=fence
+            chat_id, unit.step_key, unit.network, now=intent_at, fence=fence
         )
         try:
-            ref = self._call(self._networks[unit.network], request)
+            ref = self._call(self._networks[unit.network], request, intent_at)
         except RateLimited as exc:
             self.retry(
                 chat_id, unit, exc.retry_at, f"rate limited until {exc.retry_at:%H:%M:%S} UTC"
@@ -215,7 +217,16 @@ class Poster:
             now=now,
         )
 
-    def _call(self, network: Network, request: PostRequest) -> PostRef:
+    def _call(self, network: Network, request: PostRequest, intent_at: datetime) -> PostRef:
+        """The call, retried at once a few times. A retry is uncertain (the failed attempt
+        may have published): it carries ``first_attempt_at``, so that a network whose
+        server ignores idempotency keys (snac) looks for the post before posting again."""
+        retry = dataclasses.replace(request, first_attempt_at=request.first_attempt_at or intent_at)
+        attempts = iter((request,))
+
+        def next_request() -> PostRequest:
+            return next(attempts, retry)
+
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(Transient),
             stop=(
@@ -229,4 +240,4 @@ class Poster:
             if not isinstance(network, Interacting) or request.parent is None:
                 raise Rejected(f"liking posts is not possible on {network.name.value}")
             return retrying(network.like, request.parent)
-        return retrying(network.post, request)
+        return retrying(lambda: network.post(next_request()))

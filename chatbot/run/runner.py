@@ -196,7 +196,7 @@ class Runner:
             store=store,
             networks=self.networks,
             snapshot=lambda: self._sync.snapshot,
-            final_round=self.collector.round,
+            final_round=self.collector.final_round,
             clock=clock,
             hold_for=self.collector.every * 4,
             transcript_url=transcript_url,

@@ -449,10 +449,19 @@ MIGRATION_LOCK = 0x6368617462  # "chatb"
 
 
 def _one_at_a_time(conn: Connection) -> None:
-    """On PostgreSQL, two processes migrating at once take turns (the lock ends with the
-    transaction); SQLite's write lock already does that."""
+    """Open the migration's transaction so that its DDL is in it; two processes migrating at
+    once take turns (the lock ends with the transaction).
+
+    On SQLite the driver (pysqlite) opens a transaction only before INSERT, UPDATE or
+    DELETE, so an ALTER or CREATE would commit at once, and a crash before the migration's
+    record would leave it half applied (the restart then fails: "duplicate column").
+    ``BEGIN IMMEDIATE`` puts the whole migration in one transaction and takes the write
+    lock; on PostgreSQL the transaction is already open and an advisory lock serialises.
+    """
     if conn.dialect.name == "postgresql":
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+    elif conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def schema_version(engine: Engine) -> int:

@@ -10,7 +10,9 @@ NetworkError without a response. A rate limit carries ``reset_at`` (from
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
+import httpx
 from atproto_client.exceptions import (
     AtProtocolError,
     InvokeTimeoutError,
@@ -22,6 +24,7 @@ from atproto_client.exceptions import (
     UnauthorizedError,
 )
 from atproto_client.models.common import XrpcError
+from atproto_client.request import Request, Response
 
 from chatbot import errors
 from chatbot.networks.calls import Failure, classify
@@ -110,3 +113,34 @@ def says_nothing_about_the_request(failure: Failure) -> bool:
     """No answer, a 5xx or a 429: not a verdict on what was sent (a session, say)."""
     status = failure.status
     return failure.unreachable or (status is not None and (status == 429 or status >= 500))
+
+
+class SdkRequest(Request):  # type: ignore[misc]  # the SDK's module is not followed
+    """The SDK's HTTP side, raising only the SDK's own errors.
+
+    The SDK turns httpx's timeouts and network errors into its own, but not a connection
+    closed before the whole answer came (``httpx.RemoteProtocolError``) nor an answer whose
+    JSON cannot be read (a ``ValueError``): those escaped every ``except AtProtocolError``
+    and failed the job that made the call (the fault suite found them). Here they become
+    the SDK's NetworkError and ModelError, read as transient like any unreadable answer.
+    """
+
+    def _send_request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response: httpx.Response = super()._send_request(method, url, **kwargs)
+        except httpx.HTTPError as exc:
+            raise NetworkError() from exc
+        return response
+
+    def get(self, *args: Any, **kwargs: Any) -> Response:
+        return _readable(lambda: super(SdkRequest, self).get(*args, **kwargs))
+
+    def post(self, *args: Any, **kwargs: Any) -> Response:
+        return _readable(lambda: super(SdkRequest, self).post(*args, **kwargs))
+
+
+def _readable(call: Any) -> Response:
+    try:
+        return cast(Response, call())
+    except ValueError as exc:
+        raise ModelError(f"the answer could not be read: {exc}") from exc

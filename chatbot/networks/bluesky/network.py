@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-from atproto_client.request import Request
 from pydantic import SecretStr
 
 from chatbot import errors
@@ -20,7 +19,7 @@ from chatbot.networks.base import (
     ServerFacts,
     ThreadCheck,
 )
-from chatbot.networks.bluesky.calls import REQUEST_TIMEOUT
+from chatbot.networks.bluesky.calls import REQUEST_TIMEOUT, SdkRequest
 from chatbot.networks.bluesky.interactions import Interactions
 from chatbot.networks.bluesky.messages import DirectMessages, is_message
 from chatbot.networks.bluesky.profiles import Profiles
@@ -63,9 +62,9 @@ class BlueskyNetwork:
         self.handle = handle.removeprefix("@").lower()
         clock = clock or (lambda: datetime.now(UTC))
         request = (
-            Request(timeout=timeout, transport=transport)
+            SdkRequest(timeout=timeout, transport=transport)
             if transport is not None
-            else Request(timeout=timeout)
+            else SdkRequest(timeout=timeout)
         )
         self._client = Client(
             service,
