@@ -16,6 +16,7 @@ first folder on the Dockerfile's PATH).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -315,7 +316,12 @@ class Sandbox:
             time.sleep(0.1)
 
     def stop(self) -> None:
+        """Kill the container: bwrap and everything under it (setpriv's change of user clears
+        the parent-death signal bwrap set, so the bot would outlive bwrap otherwise)."""
         if self.process is not None and self.process.poll() is None:
+            for pid in _descendants(self.process.pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
             self.process.kill()
             self.process.wait(timeout=10)
 
@@ -757,3 +763,21 @@ def test_the_alert_rules_and_the_readme_name_only_metrics_the_bot_exports() -> N
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     missing = {n for n in families if n.removesuffix("_total") not in readme}
     assert not missing, f"the README does not list {sorted(missing)}"
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process under ``pid``, children first found, from /proc."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found: list[int] = []
+    queue = [pid]
+    while queue:
+        children = parents.get(queue.pop(), [])
+        found += children
+        queue += children
+    return found
