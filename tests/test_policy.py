@@ -258,3 +258,16 @@ def test_post_action_carries_the_unit() -> None:
     (action,) = decision.actions
     assert isinstance(action, Post)
     assert action.unit.idempotency_key == "reminder-1-local"
+
+
+def test_a_round_reads_the_threads_of_the_chat_and_its_recap_not_of_replies_to_people() -> None:
+    """The bot's replies to people (welcomes, nudges, answers to commands, likes) are not read
+    as threads every round: each would cost a request (replies to them notify the bot)."""
+    from chatbot.collect.collector import thread_posts
+    from chatbot.kinds import ReplyKind
+
+    posted = units({key: UnitState.POSTED for key, _kind, _m in STEPS})
+    hello = UnitRow(**{**posted[0].__dict__, "step_key": "care-1", "kind": ReplyKind.HELLO.value})
+    like = UnitRow(**{**posted[0].__dict__, "step_key": "like-1", "kind": ReplyKind.LIKE.value})
+    read = thread_posts([*posted, hello, like])
+    assert [ref.id for ref in read] == [key for key, _kind, _m in STEPS]

@@ -29,11 +29,11 @@ from chatbot.collect.attribution import (
 from chatbot.collect.cadence import STREAMED_FACTOR, Cadence, poll_interval
 from chatbot.collect.care import Care, Fresh
 from chatbot.errors import AuthFailed, NetworkError, RateLimited
-from chatbot.kinds import StepKind
+from chatbot.kinds import REPLY_KINDS, StepKind
 from chatbot.metrics import NoMetrics, Observer
 from chatbot.networks.base import ChatThread, Collected, Listening, Network, Reader
 from chatbot.plan import ChatPlan
-from chatbot.posts import Author, SeenPost
+from chatbot.posts import Author, PostRef, SeenPost
 from chatbot.run import policy
 from chatbot.script import ChatScript, Moderation, NetworkName
 from chatbot.store import OVER_STATES, ChatRow, ChatState, Store, StoredPost, UnitRow, UnitState
@@ -325,7 +325,7 @@ class Collector:
             chat_id=chat.chat_id,
             hashtag=chat.hashtag,
             since=min(u.posted_at or u.planned_at for u in posted),
-            bot_posts=tuple(u.remote for u in posted if u.remote is not None),
+            bot_posts=thread_posts(posted),
         )
         began = time.monotonic()
         try:
@@ -490,3 +490,10 @@ def other_chats_posts(store: Store, chat_id: str, network: NetworkName) -> froze
         for u in store.units.of_chat(chat.chat_id)
         if u.network is network and u.state is UnitState.POSTED and u.remote is not None
     )
+
+
+def thread_posts(posted: Sequence[UnitRow]) -> tuple[PostRef, ...]:
+    """The bot's posts whose threads a round reads: the chat's own thread and its recap. Its
+    replies to people are left out: a thread read each, every round, would cost a request
+    each, and a reply to one of them notifies the bot (and a side thread's read finds it)."""
+    return tuple(u.remote for u in posted if u.remote is not None and u.kind not in REPLY_KINDS)
