@@ -235,10 +235,13 @@ def _milestones(
     """The people whose count of chats of the series reaches a milestone tonight (people
     who opted out of bots are never named)."""
     reached = []
+    chats: dict[NetworkName, dict[str, set[str]]] = {}  # one query per network, not per person
     for _chat, author, _answers in authors:
         if not is_participant(author) or author.opt_out:
             continue
-        count = len(store.reports.chats_of(plan.script_id, author.network, author.id))
+        if author.network not in chats:
+            chats[author.network] = store.reports.chats_by_author(plan.script_id, author.network)
+        count = len(chats[author.network].get(author.id, ()))
         if count in script.care.milestones.at:
             reached.append((author.display_name or author.handle, count))
     return tuple(sorted(reached, key=lambda m: (-m[1], m[0])))
