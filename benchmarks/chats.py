@@ -1,0 +1,373 @@
+"""Benchmark: whole chats under load, on the local network and on the real test servers.
+
+    .venv/bin/python benchmarks/chats.py local [--answers 20000]
+    .venv/bin/python benchmarks/chats.py mastodon|bluesky [--answers 200]
+
+``local``: the real ``chatbot run --speed 60`` plays an hour-long chat (8 questions)
+in a minute on the embedded local network; 2,000 simulated participants' posts
+(``--answers`` of them, "A3: ... #Tag", at random instants in each question's six
+accelerated minutes) are written into the local network's table before the first
+question, and become visible when their time comes.
+
+``mastodon`` (mastodon-mock) and ``bluesky`` (the AT Protocol network of
+@atproto/dev-env): a real-time chat of four questions 30 s apart, the bot with
+its default collection interval, answers posted by 20 participants as each
+question appears (half as replies to the question, half top-level with the
+hashtag). The bot runs under benchmarks/counting.py, which writes each HTTP
+request it sends to a file.
+
+Figures: each post's lateness against its planned instant (p50, p99, max), the
+answers stored and missed, the time from an answer's posting to the bot seeing
+it (p50, p99), and, on the servers, the requests per 100 answers against the
+floor (answers / page limit) and the peak request rate as a share of the limit.
+Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import random
+import sqlite3
+import sys
+import tempfile
+import textwrap
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+PAGE = {"mastodon": 40, "bluesky": 100}
+# Each network's request limit, per second: Mastodon 300 requests per 5 minutes per
+# account; Bluesky's PDS 3,000 per 5 minutes per IP address.
+LIMIT_PER_S = {"mastodon": 300 / 300, "bluesky": 3000 / 300}
+WINDOW = 60.0  # seconds: the peak rate is the busiest minute's
+WAIT = 240.0  # seconds: every wait on a bot is bounded
+WORDS = [
+    "stations",
+    "rotation",
+    "feedback",
+    "groups",
+    "data",
+    "exit",
+    "tickets",
+    "choice",
+    "routines",
+    "practice",
+]
+
+
+def _time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value).replace(tzinfo=UTC) if value else None
+
+
+def _rows(db: Path, query: str) -> list[sqlite3.Row]:
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)) as c:
+            c.row_factory = sqlite3.Row
+            return c.execute(query).fetchall()
+    except sqlite3.OperationalError:
+        return []  # not created yet
+
+
+def quantiles(values: list[float]) -> dict[str, float]:
+    """p50, p99 and max of ``values`` (nearest rank), or NaN when there are none."""
+    if not values:
+        return {"p50": float("nan"), "p99": float("nan"), "max": float("nan"), "n": 0}
+    ordered = sorted(values)
+
+    def rank(q: float) -> float:
+        return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
+
+    return {"p50": rank(0.5), "p99": rank(0.99), "max": ordered[-1], "n": len(ordered)}
+
+
+# The script's own steps; the rest are replies to people (a hello, a nudge, a like), planned
+# the moment their post is seen.
+STEPS = ("reminder", "welcome", "introductions", "format_note", "question", "closing", "recap")
+
+
+def lateness(db: Path, kinds: tuple[str, ...] | None = None) -> dict[str, float]:
+    """Seconds from each posted unit's planned instant to its being posted (``kinds``: only
+    units of those kinds)."""
+    rows = _rows(db, "SELECT kind, planned_at, posted_at FROM units WHERE state = 'posted'")
+    late = []
+    for row in rows:
+        if kinds is not None and row["kind"] not in kinds:
+            continue
+        planned, posted = _time(row["planned_at"]), _time(row["posted_at"])
+        assert planned is not None and posted is not None
+        late.append(max(0.0, (posted - planned).total_seconds()))
+    return quantiles(late)
+
+
+def seen(db: Path, authors: set[str] | None = None) -> tuple[dict[str, float], int]:
+    """Seconds from posting to the bot's seeing each post by ``authors`` (None: anyone's);
+    and how many of those posts have an answer stored."""
+    rows = _rows(
+        db,
+        "SELECT s.author_id, s.created_at, s.seen_at, "
+        "(SELECT COUNT(*) FROM answers a WHERE a.chat_id = s.chat_id AND a.network = s.network "
+        "AND a.uri = s.uri) AS answers FROM seen_posts s",
+    )
+    rows = [r for r in rows if authors is None or r["author_id"] in authors]
+    delays = []
+    for row in rows:
+        created, at = _time(row["created_at"]), _time(row["seen_at"])
+        assert created is not None and at is not None
+        delays.append(max(0.0, (at - created).total_seconds()))
+    return quantiles(delays), sum(1 for row in rows if row["answers"])
+
+
+# --- the local network ----------------------------------------------------------------------
+
+AT_5M = ", at: 5m"
+LOCAL_SCRIPT = (
+    textwrap.dedent(
+        """\
+    id: bench
+    title: Benchmark chat
+    hashtag: "#BenchChat"
+    timezone: UTC
+    start: 2030-01-03 20:00
+    networks: [local]
+    moderators: [{name: Host}]
+    welcome: {text: "Welcome to {hashtag}!"}
+    question_spacing: 6m
+    questions:
+    """
+    )
+    + "".join(
+        f'  - {{text: "Question {n}: what works in your classroom?"{AT_5M if n == 1 else ""}}}\n'
+        for n in range(1, 9)
+    )
+    + 'closing: {at: 55m, text: "Thanks for joining {hashtag}!"}\nrecap: {enabled: false}\n'
+)
+
+
+def local_chat(answers: int, people: int = 2000, speed: float = 60.0) -> dict[str, Any]:
+    """The accelerated hour on the local network with ``answers`` answers."""
+    from chatbot.store import Store
+    from chatbot.store.schema import local_posts_table
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / "schedules").mkdir()
+        (root / "schedules" / "bench.yaml").write_text(LOCAL_SCRIPT, encoding="utf-8")
+        (root / "config.yaml").write_text(
+            "data_dir: data\nschedules: schedules\nlog_format: json\n"
+            "accounts: {local: {participants: false}}\n",
+            encoding="utf-8",
+        )
+        db = root / "data" / "chatbot.db"
+        command = [sys.executable, "-m", "chatbot.cli", "run", "--config", "config.yaml"]
+        with _bot([*command, "--speed", f"{speed:g}"], root, dict(os.environ)) as bot:
+            questions = _wait_rows(
+                db, "SELECT number, planned_at FROM units WHERE kind = 'question'", 8, bot
+            )
+            rng = random.Random(14)  # noqa: S311 - simulated people, not security
+            window = 6 * 60 / speed
+            rows = []
+            for i in range(answers):
+                number, planned = questions[i % len(questions)]
+                at = _time(planned)
+                assert at is not None
+                text = " ".join(rng.choices(WORDS, k=rng.randrange(6, 30)))
+                rows.append(
+                    {
+                        "author": f"p{i % people}",
+                        "author_name": f"Participant {i % people}",
+                        "text": f"A{number}: {text} #BenchChat",
+                        "created_at": at + timedelta(seconds=rng.uniform(0.1, window - 0.1)),
+                        "network": "local",
+                    }
+                )
+            rows.sort(key=lambda r: r["created_at"])
+            store = Store.open(f"sqlite:///{db}", now=datetime.now(UTC))
+            written = datetime.now(UTC)
+            with store.engine.begin() as conn:
+                conn.execute(local_posts_table.insert(), rows)
+            store.close()
+            first = min(_time(p) or written for _n, p in questions)
+            assert written < first, "the answers were written after the first question"
+            code = bot.wait(WAIT)
+        delays, answered = seen(db)
+        return {
+            "answers": answers,
+            "exit": code,
+            "lateness": lateness(db),
+            "lateness_steps": lateness(db, STEPS),
+            "seen": delays,
+            "stored": answered,
+            "missed": answers - answered,
+            "seconds": time.monotonic() - bot.started,
+        }
+
+
+def _wait_rows(db: Path, query: str, count: int, bot: Any) -> list[tuple[Any, Any]]:
+    deadline = time.monotonic() + 60
+    while len(rows := _rows(db, query)) < count:
+        assert not bot.exited(), bot.tail()
+        assert time.monotonic() < deadline, f"timed out waiting for {query}"
+        time.sleep(0.05)
+    return [tuple(r) for r in rows]
+
+
+@contextlib.contextmanager
+def _bot(command: list[str], cwd: Path, env: dict[str, str]) -> Iterator[Any]:
+    from tests.integration.botrun import BotProcess
+
+    env = {**env, "PYTHONPATH": os.pathsep.join([str(ROOT), str(HERE)])}
+    process = BotProcess(command, cwd=cwd, env=env, log=cwd / "bot.log")
+    try:
+        yield process
+    finally:
+        if not process.exited():
+            process.kill()
+
+
+# --- the real servers -----------------------------------------------------------------------
+
+
+def server_script(chat_id: str, tag: str, network: str, start: datetime) -> str:
+    first = ", at: 10s"
+    questions = "".join(
+        f'  - {{text: "Question {n}: what works in your classroom?"{first if n == 1 else ""}}}\n'
+        for n in range(1, 5)
+    )
+    return (
+        f'id: {chat_id}\ntitle: Benchmark chat\nhashtag: "#{tag}"\ntimezone: UTC\n'
+        f"start: {start:%Y-%m-%d %H:%M:%S}\nnetworks: [{network}]\n"
+        'moderators: [{name: Host}]\nwelcome: {text: "Welcome to {hashtag}!"}\n'
+        f"question_spacing: 30s\nquestions:\n{questions}"
+        'closing: {at: 130s, text: "Thanks for joining {hashtag}!"}\nrecap: {enabled: false}\n'
+    )
+
+
+def server_chat(venue: Any, answers: int, people: int = 20) -> dict[str, Any]:
+    """A real-time chat on ``venue`` (tests/integration/venues.py) with ``answers`` answers."""
+    network: str = venue.network
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = venue.bot(Path(tmp) / "bot")
+        with folder.config.open("a", encoding="utf-8") as config:
+            config.write("answer_tail: 20s\n")
+        tag = venue.tag()
+        persons = [venue.person("p") for _ in range(people)]
+        start = (datetime.now(UTC) + timedelta(seconds=15)).replace(microsecond=0)
+        folder.write_script("bench.yaml", server_script("bench", tag, network, start))
+        requests_log = folder.root / "requests.log"
+        command = [sys.executable, str(HERE / "counting.py"), str(requests_log)]
+        command += ["run", "--config", "config.yaml", "--exit-when-done"]
+        env = {**os.environ, **folder.env}
+        rng = random.Random(14)  # noqa: S311 - simulated people, not security
+        posted = 0
+        with _bot(command, folder.root, env) as bot:
+            per_question = [answers // 4 + (1 if n < answers % 4 else 0) for n in range(4)]
+            for number in range(1, 5):
+                unit, root = _posted_question(folder, network, number, bot)
+                venue.settle()
+                question = venue.ref(unit, root)
+                spread = 25.0 / max(1, per_question[number - 1])
+                for k in range(per_question[number - 1]):
+                    began = time.monotonic()
+                    person = persons[(posted + k) % people]
+                    text = " ".join(rng.choices(WORDS, k=rng.randrange(6, 30)))
+                    if k % 2:
+                        person.post(f"A{number}: {text}", tag=tag)
+                    else:
+                        person.post(f"A{number}: {text}", reply_to=question)
+                    time.sleep(max(0.0, spread - (time.monotonic() - began)))
+                posted += per_question[number - 1]
+            code = bot.wait(WAIT)
+        db = folder.database
+        delays, answered = seen(
+            db, {getattr(p, "id", "") or getattr(p, "did", "") for p in persons}
+        )
+        reads, total, peak = _requests(requests_log, network)
+        floor = answers / PAGE[network]
+        return {
+            "answers": answers,
+            "exit": code,
+            "lateness": lateness(db),
+            "lateness_steps": lateness(db, STEPS),
+            "seen": delays,
+            "stored": answered,
+            "missed": answers - answered,
+            "requests": total,
+            "reads": reads,
+            "reads_per_100": 100 * reads / answers,
+            "floor_per_100": 100 * floor / answers,
+            "peak_per_s": peak,
+            "limit_per_s": LIMIT_PER_S[network],
+            "seconds": time.monotonic() - bot.started,
+        }
+
+
+def _posted_question(folder: Any, network: str, number: int, bot: Any) -> tuple[Any, Any]:
+    deadline = time.monotonic() + WAIT
+    while True:
+        units = folder.units(network)
+        unit = next((u for u in units if u["kind"] == "question" and u["number"] == number), None)
+        if unit is not None and unit["state"] == "posted":
+            return unit, next(u for u in units if u["seq"] == min(x["seq"] for x in units))
+        assert not bot.exited(), bot.tail()
+        assert time.monotonic() < deadline, f"Q{number} was never posted:\n{bot.tail()}"
+        time.sleep(0.1)
+
+
+# Requests that read (what collection costs); the rest post, log in or look accounts up.
+_NOT_READS = ("createRecord", "putRecord", "deleteRecord", "createSession", "refreshSession")
+
+
+def _requests(path: Path, network: str) -> tuple[int, int, float]:
+    """Reads, all requests, and the busiest minute's requests per second."""
+    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    times, reads = [], 0
+    for line in lines:
+        at, method, _host, endpoint = line.split(" ", 3)
+        times.append(float(at))
+        if network == "mastodon":
+            reads += method == "GET" and "verify_credentials" not in endpoint
+        else:
+            reads += not endpoint.endswith(_NOT_READS) and "getProfile" not in endpoint
+    times.sort()
+    peak, low = 0, 0
+    for high, at in enumerate(times):
+        while at - times[low] > WINDOW:
+            low += 1
+        peak = max(peak, high - low + 1)
+    return reads, len(times), peak / WINDOW
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("where", choices=["local", "mastodon", "bluesky"])
+    parser.add_argument("--answers", type=int)
+    args = parser.parse_args()
+    sys.path[:0] = [str(ROOT), str(HERE)]
+    if args.where == "local":
+        figures = local_chat(args.answers or 20_000)
+    else:
+        from tests.integration.venues import BlueskyVenue, MastodonVenue
+        from tests.servers import AtprotoNetwork, MastodonServer
+
+        with contextlib.ExitStack() as closing:
+            venue: Any
+            if args.where == "mastodon":
+                server = closing.enter_context(MastodonServer())
+                venue = MastodonVenue("mastodon-mock", server, closing)
+            else:
+                network = closing.enter_context(AtprotoNetwork())
+                venue = BlueskyVenue(network, closing)
+            figures = server_chat(venue, args.answers or 200)
+    print(json.dumps(figures))  # noqa: T201
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
