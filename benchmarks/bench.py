@@ -64,7 +64,7 @@ class Row:
 def _number(value: float | None, unit: str) -> str:
     if value is None or math.isnan(value):
         return "—"
-    if unit in {"answers/s", "requests", "answers"} or abs(value) >= 1000:
+    if unit in {"answers/s", "answers"} or abs(value) >= 1000:
         return f"{value:,.0f}"
     if abs(value) >= 10:
         return f"{value:.1f}"
