@@ -189,8 +189,9 @@ def _chat_rows(where: str, f: dict[str, Any], target_seen: float | None) -> list
         target = 1.25 * f["floor_per_100"]
         rows += [
             Row("collection", f"{where}: read requests per 100 answers", f["reads_per_100"],
-                "requests", target, note=f"floor {f['floor_per_100']:.2f}; {f['requests']} "
-                f"requests in all ({f['reads']} reads)"),
+                "requests", target, note=f"floor {f['floor_per_100']:.2f}; {f['reads']} reads "
+                f"in {f['rounds']} rounds, {f['requests']} requests in all; reads: "
+                + ", ".join(f"{e} {n}" for e, n in f["endpoints"].items())),
             Row("collection", f"{where}: peak request rate, share of the limit",
                 100 * f["peak_per_s"] / f["limit_per_s"], "%", 50,
                 note=f"busiest minute {60 * f['peak_per_s']:.0f} requests; "
@@ -199,15 +200,27 @@ def _chat_rows(where: str, f: dict[str, Any], target_seen: float | None) -> list
     return rows
 
 
-def chats(local_answers: int, server_answers: int) -> list[Row]:
-    rows = _chat_rows(
-        "local", run_json("benchmarks/chats.py", "local", "--answers", str(local_answers)), None
-    )
+def chats(
+    local_sizes: list[int], server_answers: int, mastodon_growth: list[int]
+) -> tuple[list[Row], dict[str, dict[int, dict[str, Any]]]]:
+    """The local chat at each size (the table's rows: the largest), then mastodon-mock and
+    the AT Protocol network (and mastodon-mock at each of ``mastodon_growth``'s sizes, for
+    the growth table only); also every chat's figures by place and size."""
+    runs: dict[str, dict[int, dict[str, Any]]] = {}
+    for answers in local_sizes:
+        runs.setdefault("local", {})[answers] = run_json(
+            "benchmarks/chats.py", "local", "--answers", str(answers)
+        )
+    rows = _chat_rows("local", runs["local"][local_sizes[-1]], None)
     for where, name in (("mastodon", "mastodon-mock"), ("bluesky", "AT Protocol")):
         figures = run_json("benchmarks/chats.py", where, "--answers", str(server_answers))
+        runs[name] = {server_answers: figures}
         rows += _chat_rows(name, figures, 10)
+    for answers in mastodon_growth:
+        figures = run_json("benchmarks/chats.py", "mastodon", "--answers", str(answers))
+        runs["mastodon-mock"][answers] = figures
     rows += streaming()
-    return rows
+    return rows, runs
 
 
 def streaming() -> list[Row]:
@@ -229,9 +242,15 @@ def streaming() -> list[Row]:
     ]
 
 
-def growth(results: list[dict[str, Any]]) -> list[str]:
-    head = "| figure | " + " | ".join(f"{r['answers']:,} answers" for r in results) + " |"
-    lines = [head, "|---|" + "---:|" * len(results)]
+def growth(results: list[dict[str, Any]], runs: dict[str, dict[int, dict[str, Any]]]) -> list[str]:
+    sizes = [r["answers"] for r in results]
+    head = "| figure | " + " | ".join(f"{n:,} answers" for n in sizes) + " |"
+    lines = [head, "|---|" + "---:|" * len(sizes)]
+
+    def line(label: str, unit: str, cells: list[float | None]) -> None:
+        text = [f"{_number(c, unit)} {unit}" if c is not None else "not measured" for c in cells]
+        lines.append(f"| {label} | {' | '.join(text)} |")
+
     for key, label, unit in (
         ("recap_s", "recap (Mastodon + Bluesky)", "s"),
         ("transcript_s", "transcript (md, HTML, csv, json)", "s"),
@@ -239,8 +258,15 @@ def growth(results: list[dict[str, Any]]) -> list[str]:
         ("store_s", "storing every answer, one post at a time", "s"),
         ("store_per_s", "storage rate", "answers/s"),
     ):
-        cells = " | ".join(f"{_number(r[key], unit)} {unit}" for r in results)
-        lines.append(f"| {label} | {cells} |")
+        line(label, unit, [r[key] for r in results])
+    for place, chats in runs.items():
+        got = [chats.get(n) for n in sizes]
+        line(f"{place}: lateness p99", "s", [g["lateness"]["p99"] if g else None for g in got])
+        line(f"{place}: answer seen p99", "s", [g["seen"]["p99"] if g else None for g in got])
+        line(f"{place}: answers missed", "answers", [g["missed"] if g else None for g in got])
+        if any(g and "reads_per_100" in g for g in got):
+            line(f"{place}: read requests per 100 answers", "requests",
+                 [g["reads_per_100"] if g else None for g in got])  # fmt: skip
     return lines
 
 
@@ -291,6 +317,18 @@ def table(rows: list[Row]) -> list[str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes, shorter idle")
+    parser.add_argument(
+        "--no-local-growth",
+        dest="local_growth",
+        action="store_false",
+        help="the local chat at the largest size only (two minutes less)",
+    )
+    parser.add_argument(
+        "--server-growth",
+        action="store_true",
+        help="also a mastodon-mock chat of 2,000 answers, for the growth of requests "
+        "(three minutes more: beyond the 15-minute budget)",
+    )
     parser.add_argument("--write", action="store_true", help="with --quick: write RESULTS.md")
     args = parser.parse_args()
     began = time.monotonic()
@@ -308,7 +346,12 @@ def main() -> int:
     _say("==> idle")
     rows += idle(20 if args.quick else 120)
     _say("==> chats: local, mastodon-mock, AT Protocol")
-    rows += chats(sizes[-1], 40 if args.quick else 200)
+    chat_rows, runs = chats(
+        sizes if args.local_growth else sizes[-1:],
+        40 if args.quick else 200,
+        sizes[1:2] if args.server_growth else [],
+    )
+    rows += chat_rows
     order = ["start-up", "idle", "punctuality", "collection", "throughput", "after the chat"]
     rows.sort(key=lambda r: order.index(r.section))
     info = machine()
@@ -331,7 +374,7 @@ def main() -> int:
         "",
         "## Growth with the chat's size",
         "",
-        *growth(results),
+        *growth(results, runs),
         "",
         "How each figure is measured: the docstrings of benchmarks/bench.py, startup.py, "
         "idle.py, chats.py, aftermath.py and attribution.py.",

@@ -30,12 +30,16 @@ import contextlib
 import json
 import os
 import random
+import re
 import sqlite3
 import sys
 import tempfile
 import textwrap
 import time
+from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -249,9 +253,12 @@ def server_script(chat_id: str, tag: str, network: str, start: datetime) -> str:
     )
 
 
-def server_chat(venue: Any, answers: int, people: int = 20) -> dict[str, Any]:
-    """A real-time chat on ``venue`` (tests/integration/venues.py) with ``answers`` answers."""
+def server_chat(venue: Any, answers: int) -> dict[str, Any]:
+    """A real-time chat on ``venue`` (tests/integration/venues.py) with ``answers`` answers,
+    posted by one participant in ten (at least 20) from up to 8 threads."""
     network: str = venue.network
+    people = max(20, answers // 10)
+    threads = min(8, max(1, answers // 200))
     with tempfile.TemporaryDirectory() as tmp:
         folder = venue.bot(Path(tmp) / "bot")
         with folder.config.open("a", encoding="utf-8") as config:
@@ -266,29 +273,31 @@ def server_chat(venue: Any, answers: int, people: int = 20) -> dict[str, Any]:
         env = {**os.environ, **folder.env}
         rng = random.Random(14)  # noqa: S311 - simulated people, not security
         posted = 0
-        with _bot(command, folder.root, env) as bot:
+        with _bot(command, folder.root, env) as bot, ThreadPoolExecutor(threads) as pool:
             per_question = [answers // 4 + (1 if n < answers % 4 else 0) for n in range(4)]
             for number in range(1, 5):
                 unit, root = _posted_question(folder, network, number, bot)
                 venue.settle()
                 question = venue.ref(unit, root)
-                spread = 25.0 / max(1, per_question[number - 1])
-                for k in range(per_question[number - 1]):
-                    began = time.monotonic()
-                    person = persons[(posted + k) % people]
-                    text = " ".join(rng.choices(WORDS, k=rng.randrange(6, 30)))
-                    if k % 2:
-                        person.post(f"A{number}: {text}", tag=tag)
-                    else:
-                        person.post(f"A{number}: {text}", reply_to=question)
-                    time.sleep(max(0.0, spread - (time.monotonic() - began)))
-                posted += per_question[number - 1]
+                count = per_question[number - 1]
+                began, spread = time.monotonic(), 25.0 / max(1, count)
+                posts = [
+                    _Answer(
+                        began + k * spread,
+                        persons[(posted + k) % people],
+                        f"A{number}: {' '.join(rng.choices(WORDS, k=rng.randrange(6, 30)))}",
+                        {"tag": tag} if k % 2 else {"reply_to": question},
+                    )
+                    for k in range(count)
+                ]
+                list(pool.map(_Answer.post, posts))
+                posted += count
             code = bot.wait(WAIT)
         db = folder.database
         delays, answered = seen(
             db, {getattr(p, "id", "") or getattr(p, "did", "") for p in persons}
         )
-        reads, total, peak = _requests(requests_log, network)
+        reads, total, peak, endpoints = _requests(requests_log, network)
         floor = answers / PAGE[network]
         return {
             "answers": answers,
@@ -298,14 +307,28 @@ def server_chat(venue: Any, answers: int, people: int = 20) -> dict[str, Any]:
             "seen": delays,
             "stored": answered,
             "missed": answers - answered,
+            "rounds": _rounds(db),
             "requests": total,
             "reads": reads,
+            "endpoints": endpoints,
             "reads_per_100": 100 * reads / answers,
             "floor_per_100": 100 * floor / answers,
             "peak_per_s": peak,
             "limit_per_s": LIMIT_PER_S[network],
             "seconds": time.monotonic() - bot.started,
         }
+
+
+@dataclass(frozen=True)
+class _Answer:
+    at: float  # time.monotonic() to post it at
+    person: Any
+    text: str
+    where: dict[str, Any]  # the hashtag, or the post it replies to
+
+    def post(self) -> None:
+        time.sleep(max(0.0, self.at - time.monotonic()))
+        self.person.post(self.text, **self.where)
 
 
 def _posted_question(folder: Any, network: str, number: int, bot: Any) -> tuple[Any, Any]:
@@ -320,28 +343,33 @@ def _posted_question(folder: Any, network: str, number: int, bot: Any) -> tuple[
         time.sleep(0.1)
 
 
-# Requests that read (what collection costs); the rest post, log in or look accounts up.
-_NOT_READS = ("createRecord", "putRecord", "deleteRecord", "createSession", "refreshSession")
+def _rounds(db: Path) -> int:
+    """The collection rounds the bot ran for the chat."""
+    return sum(int(r[0]) for r in _rows(db, "SELECT rounds FROM collection_rounds"))
 
 
-def _requests(path: Path, network: str) -> tuple[int, int, float]:
-    """Reads, all requests, and the busiest minute's requests per second."""
+# Requests that write (posts, likes, sessions); every other request reads.
+_WRITES = ("createRecord", "putRecord", "deleteRecord", "createSession", "refreshSession")
+
+
+def _requests(path: Path, network: str) -> tuple[int, int, float, dict[str, int]]:
+    """Reads, all requests, the busiest minute's requests per second, and the reads by
+    endpoint (ids replaced by ``:id``)."""
     lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
-    times, reads = [], 0
+    times, by_endpoint = [], Counter[str]()
     for line in lines:
         at, method, _host, endpoint = line.split(" ", 3)
         times.append(float(at))
-        if network == "mastodon":
-            reads += method == "GET" and "verify_credentials" not in endpoint
-        else:
-            reads += not endpoint.endswith(_NOT_READS) and "getProfile" not in endpoint
+        write = method != "GET" if network == "mastodon" else endpoint.endswith(_WRITES)
+        if not write:
+            by_endpoint[re.sub(r"/\d+(?=/|$)", "/:id", endpoint)] += 1
     times.sort()
     peak, low = 0, 0
     for high, at in enumerate(times):
         while at - times[low] > WINDOW:
             low += 1
         peak = max(peak, high - low + 1)
-    return reads, len(times), peak / WINDOW
+    return by_endpoint.total(), len(times), peak / WINDOW, dict(by_endpoint.most_common(6))
 
 
 def main() -> int:
