@@ -3,18 +3,20 @@
     .venv/bin/python benchmarks/chats.py local [--answers 20000]
     .venv/bin/python benchmarks/chats.py mastodon|bluesky [--answers 200]
 
-``local``: the real ``chatbot run --speed 60`` plays an hour-long chat (8 questions)
-in a minute on the embedded local network; 2,000 simulated participants' posts
+``local``: the real ``chatbot run`` plays an hour-long chat (8 questions) 60 times
+faster, in a minute, on the embedded local network (durations, collection interval and
+answer tail divided by 60, as the integration tests accelerate chats on real accounts);
+2,000 simulated participants' posts
 (``--answers`` of them, "A3: ... #Tag", at random instants in each question's six
 accelerated minutes) are written into the local network's table before the first
 question, and become visible when their time comes.
 
 ``mastodon`` (mastodon-mock) and ``bluesky`` (the AT Protocol network of
 @atproto/dev-env): a real-time chat of four questions 30 s apart, the bot with
-its default collection interval, answers posted by 20 participants as each
-question appears (half as replies to the question, half top-level with the
-hashtag). The bot runs under benchmarks/counting.py, which writes each HTTP
-request it sends to a file.
+its default collection interval, answers posted by one participant in ten (at
+least 20), from up to 8 threads, as each question appears (half as replies to
+the question, half top-level with the hashtag). The bot runs under
+benchmarks/counting.py, which writes each HTTP request it sends to a file.
 
 Figures: each post's lateness against its planned instant (p50, p99, max), the
 answers stored and missed, the time from an answer's posting to the bot seeing
@@ -34,7 +36,6 @@ import re
 import sqlite3
 import sys
 import tempfile
-import textwrap
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -130,47 +131,53 @@ def seen(db: Path, authors: set[str] | None = None) -> tuple[dict[str, float], i
 
 # --- the local network ----------------------------------------------------------------------
 
-AT_5M = ", at: 5m"
-LOCAL_SCRIPT = (
-    textwrap.dedent(
-        """\
-    id: bench
-    title: Benchmark chat
-    hashtag: "#BenchChat"
-    timezone: UTC
-    start: 2030-01-03 20:00
-    networks: [local]
-    moderators: [{name: Host}]
-    welcome: {text: "Welcome to {hashtag}!"}
-    question_spacing: 6m
-    questions:
-    """
-    )
-    + "".join(
-        f'  - {{text: "Question {n}: what works in your classroom?"{AT_5M if n == 1 else ""}}}\n'
+
+def local_script(start: datetime, speed: float) -> str:
+    """An hour-long chat (8 questions 6 minutes apart, the closing at 55 minutes) with every
+    duration divided by ``speed``, starting at ``start``: the tests' accelerated chats."""
+
+    def d(minutes: float) -> str:
+        return f"{minutes * 60 / speed:g}s"
+
+    questions = "".join(
+        f'  - {{text: "Question {n}: what works in your classroom?"'
+        f"{', at: ' + d(5) if n == 1 else ''}}}\n"
         for n in range(1, 9)
     )
-    + 'closing: {at: 55m, text: "Thanks for joining {hashtag}!"}\nrecap: {enabled: false}\n'
-)
+    return (
+        f'id: bench\ntitle: Benchmark chat\nhashtag: "#BenchChat"\ntimezone: UTC\n'
+        f"start: {start:%Y-%m-%d %H:%M:%S}\nnetworks: [local]\nmoderators: [{{name: Host}}]\n"
+        f'welcome: {{text: "Welcome to {{hashtag}}!"}}\nquestion_spacing: {d(6)}\n'
+        f"questions:\n{questions}"
+        f'closing: {{at: {d(55)}, text: "Thanks for joining {{hashtag}}!"}}\n'
+        "recap: {enabled: false}\n"
+    )
 
 
 def local_chat(answers: int, people: int = 2000, speed: float = 60.0) -> dict[str, Any]:
-    """The accelerated hour on the local network with ``answers`` answers."""
+    """The hour-long chat, ``speed`` times shorter, on the local network with ``answers``
+    answers. As the integration tests accelerate chats on real accounts: the bot runs in real
+    time (with ``--speed`` the run ended with answers of the last seconds unread: 6 to 847
+    of them in three runs), the
+    script's durations, the collection interval and the answer tail are divided by
+    ``speed``, and ``--exit-when-done`` ends the run once the answers are in."""
     from chatbot.store import Store
     from chatbot.store.schema import local_posts_table
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         (root / "schedules").mkdir()
-        (root / "schedules" / "bench.yaml").write_text(LOCAL_SCRIPT, encoding="utf-8")
+        start = (datetime.now(UTC) + timedelta(seconds=6)).replace(microsecond=0)
+        (root / "schedules" / "bench.yaml").write_text(local_script(start, speed), "utf-8")
         (root / "config.yaml").write_text(
             "data_dir: data\nschedules: schedules\nlog_format: json\n"
-            "accounts: {local: {participants: false}}\n",
+            "accounts: {local: {participants: false}}\n"
+            f"collect_every: {15 / speed:g}s\nanswer_tail: {30 * 60 / speed:g}s\n",
             encoding="utf-8",
         )
         db = root / "data" / "chatbot.db"
         command = [sys.executable, "-m", "chatbot.cli", "run", "--config", "config.yaml"]
-        with _bot([*command, "--speed", f"{speed:g}"], root, dict(os.environ)) as bot:
+        with _bot([*command, "--exit-when-done"], root, dict(os.environ)) as bot:
             questions = _wait_rows(
                 db, "SELECT number, planned_at FROM units WHERE kind = 'question'", 8, bot
             )
