@@ -321,7 +321,7 @@ def main() -> int:
         "--no-local-growth",
         dest="local_growth",
         action="store_false",
-        help="the local chat at the largest size only (two minutes less)",
+        help="the local chat at the largest size only (a minute less)",
     )
     parser.add_argument(
         "--server-growth",
@@ -347,7 +347,7 @@ def main() -> int:
     rows += idle(20 if args.quick else 120)
     _say("==> chats: local, mastodon-mock, AT Protocol")
     chat_rows, runs = chats(
-        sizes if args.local_growth else sizes[-1:],
+        sizes[1:] if args.local_growth else sizes[-1:],
         40 if args.quick else 200,
         sizes[1:2] if args.server_growth else [],
     )
