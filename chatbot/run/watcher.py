@@ -63,7 +63,10 @@ class Watcher:
                 self._folder,
                 stop_event=self._stopping,
                 debounce=300,
-                rust_timeout=1000,
+                # At rest a bot mostly waits here: a quarter of a second between looks at the
+                # stop event, and the folder's identity checked every five seconds.
+                step=250,
+                rust_timeout=5000,
                 yield_on_timeout=True,
             )
         ) as batches:
