@@ -7,6 +7,7 @@ import signal
 import threading
 import time
 from datetime import UTC, datetime
+from functools import partial
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -122,6 +123,8 @@ def run(
     try:
         while not stop.wait(0.5):
             if speed != 1.0 and runner.all_over():
+                for chat_id in runner.planned_chats():  # a last reading: the late answers too
+                    runner.guarded("a last reading", chat_id, partial(runner.collect, chat_id))
                 break
             if exit_when_done and runner.all_over(answers_in=True):
                 break
