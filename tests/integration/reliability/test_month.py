@@ -200,7 +200,7 @@ def test_a_month_of_weekly_chats_posts_each_step_once_at_its_local_time(tmp_path
     rng = random.Random(SEED)
     bot = month.boot()
     steps = mid_chat = 0
-    restart_at = sorted(rng.sample(range(40, 3300), RESTARTS))
+    restart_at = sorted(rng.sample(range(40, 1000), RESTARTS))
     rss: list[tuple[str, int, int]] = []  # (chat, before its first post, after it is done)
     # (posts of the bot and participants so far, database bytes): from before the first chat
     sizes: list[tuple[int, int]] = [(0, _database_bytes(tmp_path))]
@@ -228,7 +228,7 @@ def test_a_month_of_weekly_chats_posts_each_step_once_at_its_local_time(tmp_path
             units = len(bot.store.units.of_chat(watched))
             sizes.append((total + posts + units, _database_bytes(tmp_path)))
             watched = None
-    assert month.restarts == RESTARTS and mid_chat >= 3, mid_chat  # some while a chat ran
+    assert month.restarts == RESTARTS and mid_chat >= 3, (steps, mid_chat)  # some mid-chat
 
     units = [u for c in bot.store.chats.list() for u in bot.store.units.of_chat(c.chat_id)]
     local = LocalNetwork(bot.store, clock=month.clock, participants=False)
