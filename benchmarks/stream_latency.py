@@ -8,15 +8,18 @@ mode, a real ``chatbot run`` with a real-time chat on it, at the default
 with ``false`` (polled only). One participant posts ``--answers`` hashtag answers
 at seeded random gaps of 0.5 to 3 s; each answer's latency is the store's
 ``seen_at`` (when a round first stored it) less the moment just before it was
-posted. Prints p50, p99 and max for each mode. Targets (issue 14): p99 within 2 s
-streaming, within 10 s polling while the chat runs. Exits 1 when a target is
-missed, or an answer is missing or stored twice.
+posted. Prints p50, p99 and max for each mode, and the requests each bot sent
+(benchmarks/counting.py). Targets (issue 14): p99 within 2 s streaming, within
+10 s polling while the chat runs. Exits 1 when an answer is missing or stored
+twice, or (without ``--json``) when a target is missed; ``--json`` (for
+scripts/bench) ends the output with the figures as one JSON object.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import random
 import secrets
@@ -41,11 +44,6 @@ TARGET_P99 = {"streaming": 2.0, "polling": 10.0}
 WAIT_FOR_LAST = 40.0  # seconds for the last answers to be stored (two polling rounds and more)
 
 
-def chatbot_command() -> list[str]:
-    script = Path(sys.executable).with_name("chatbot")
-    return [str(script)] if script.is_file() else [sys.executable, "-m", "chatbot.cli"]
-
-
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
@@ -64,8 +62,9 @@ def seen_at(database: Path) -> dict[str, datetime]:
 
 def run_mode(
     server: MastodonServer, root: Path, *, streaming: bool, answers: int, seed: int
-) -> list[float]:
-    """One bot, one chat, ``answers`` answers: the latency of each, in seconds."""
+) -> tuple[list[float], int]:
+    """One bot, one chat, ``answers`` answers: the latency of each, in seconds, and the
+    number of requests the bot sent."""
     _bot_id, token = server.create_account(f"bot{secrets.token_hex(3)}")
     folder = bot_folder(root, mastodon=(server.api_base_url, token))
     with folder.config.open("a", encoding="utf-8") as config:
@@ -87,7 +86,10 @@ def run_mode(
     )
     name = f"ana{secrets.token_hex(3)}"
     _id, person_token = server.create_account(name)
-    runner = BotRunner(chatbot_command(), {**os.environ, "NO_COLOR": "1"})
+    sent = root / "requests.log"
+    counting = [sys.executable, str(ROOT / "benchmarks" / "counting.py"), str(sent)]
+    path = os.pathsep.join([str(ROOT), str(ROOT / "benchmarks")])
+    runner = BotRunner(counting, {**os.environ, "NO_COLOR": "1", "PYTHONPATH": path})
     rng = random.Random(seed)  # noqa: S311 - gaps between posts, not secrets
     posted: dict[str, datetime] = {}
     try:
@@ -119,22 +121,25 @@ def run_mode(
             sys.stderr.write(f"  {key!r}: stored {len(matches)} times\n")
             raise SystemExit(1)
         latencies.append((matches[0] - at).total_seconds())
-    return latencies
+    requests_sent = len(sent.read_text("utf-8").splitlines()) if sent.exists() else 0
+    return latencies, requests_sent
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--answers", type=int, default=30)
     parser.add_argument("--seed", type=int, default=14)
+    parser.add_argument("--json", action="store_true", help="end with the figures as JSON")
     args = parser.parse_args()
     missed = False
+    figures: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp, MastodonServer() as server:
         sys.stdout.write(
             f"{'mode':<10} {'answers':>7} {'p50 s':>7} {'p99 s':>7} {'max s':>7} "
             f"{'target p99':>10}\n"
         )
         for mode in ("streaming", "polling"):
-            latencies = run_mode(
+            latencies, sent = run_mode(
                 server,
                 Path(tmp) / mode,
                 streaming=mode == "streaming",
@@ -143,11 +148,21 @@ def main() -> int:
             )
             p99 = percentile(latencies, 0.99)
             missed |= p99 > TARGET_P99[mode]
+            figures[mode] = {
+                "answers": len(latencies),
+                "p50": statistics.median(latencies),
+                "p99": p99,
+                "max": max(latencies),
+                "requests": sent,
+            }
             sys.stdout.write(
                 f"{mode:<10} {len(latencies):>7} {statistics.median(latencies):>7.2f} "
                 f"{p99:>7.2f} {max(latencies):>7.2f} {TARGET_P99[mode]:>10.1f}\n"
             )
             sys.stdout.flush()
+    if args.json:
+        sys.stdout.write(json.dumps(figures) + "\n")
+        return 0
     return 1 if missed else 0
 
 

@@ -448,6 +448,18 @@ def test_after_a_429_nothing_is_sent_before_the_reset() -> None:
     assert chat.collect().cursors["tag"] == chat.q2
 
 
+def test_a_stream_wakes_rounds_no_more_often_than_half_the_request_limit_allows() -> None:
+    """Mastodon allows 300 requests in 5 minutes (one a second): a round that cost n
+    requests is followed by a woken one no sooner than 2n seconds later."""
+    chat = _chat()
+    cursors = chat.collect().cursors  # the first round also reads what the server is
+    sent = len(chat.server.requests)
+    chat.collect(cursors)
+    cost = len(chat.server.requests) - sent
+    assert cost >= 3  # the hashtag, the notifications, the chat's thread
+    assert chat.network.woken_gap() == timedelta(seconds=2 * cost)
+
+
 # --- threads, mentions, edits, deletions ---------------------------------------------------
 
 
@@ -544,6 +556,16 @@ def test_mentions_go_back_to_the_chat_start_then_forward() -> None:
     queries = chat.server.paged("/api/v1/notifications")
     assert "min_id" not in queries[0] and queries[-1]["min_id"] == [round2.cursors["mentions"]]
     assert queries[0]["types[]"] == ["mention", "quote"]
+
+
+def test_statuses_a_stream_carried_become_posts_except_private_ones_and_the_bots_own() -> None:
+    chat = _chat()
+    chat.collect()  # the bot's account is known
+    public = chat.server.add(ANA, f"A1: stations #{TAG}")
+    private = chat.server.add(ANA, f"A1: for my followers #{TAG}", visibility="private")
+    statuses = [chat.server.statuses[int(i)] for i in (public, private, chat.q2)]
+    posts = chat.network._sources.streamed(statuses)
+    assert [(p.id, p.text) for p in posts] == [(public, f"A1: stations #{TAG}")]
 
 
 def test_private_posts_boosts_and_the_bots_own_posts_are_left_out() -> None:

@@ -14,11 +14,12 @@ from typing import Any
 
 import pytest
 
+from chatbot.collect import collector as collector_module
 from chatbot.collect.cadence import Cadence, poll_interval
 from chatbot.collect.collector import WOKEN_GAP, Collector
-from chatbot.networks.base import ChatThread, Collected, Listening, Reader
+from chatbot.networks.base import Arrived, ChatThread, Collected, Listening, Reader
 from chatbot.networks.mastodon.server import MASTODON, SNAC
-from chatbot.networks.mastodon.stream import NoStream, Stream, Streams, backoff
+from chatbot.networks.mastodon.stream import NoStream, Stream, Streams, _Listener, backoff
 from chatbot.posts import Author, PostRef, SeenPost
 from chatbot.script import NetworkName
 from chatbot.store import ChatState, PlannedUnit, Store
@@ -73,9 +74,9 @@ def not_found(listener: Any) -> None:
     raise RuntimeError("Could not connect to streaming server: Not Found")
 
 
-def recorder() -> tuple[list[str], Callable[[str], Callable[[], None]]]:
+def recorder() -> tuple[list[str], Callable[[str], Callable[..., None]]]:
     calls: list[str] = []
-    return calls, lambda what: lambda: calls.append(what)
+    return calls, lambda what: lambda *_carried: calls.append(what)
 
 
 def test_a_dropped_stream_asks_for_a_catch_up_round_and_reconnects() -> None:
@@ -91,6 +92,18 @@ def test_a_dropped_stream_asks_for_a_catch_up_round_and_reconnects() -> None:
     stream.stop()
     assert stream.connections == 2
     assert calls == ["gap", "event", "event", "gap", "gap", "gap"]
+
+
+def test_a_status_under_the_hashtag_is_handed_over_and_a_notification_only_wakes() -> None:
+    status = {"id": "7", "content": "<p>A1: stations #edchat</p>"}
+    carried: list[list[Any]] = []
+    stream = Stream("#t", Connection(), on_event=carried.append, on_gap=lambda: None)
+    listener = _Listener(stream)
+    listener.on_any_event("update", status)
+    listener.on_any_event("status.update", status)
+    listener.on_any_event("notification", {"type": "mention", "status": status})
+    listener.on_any_event("delete", "7")
+    assert carried == [[status], [status], [], []]
 
 
 def test_failed_attempts_wait_longer_each_time() -> None:
@@ -121,7 +134,7 @@ def test_a_server_known_to_have_no_streams_is_polled_without_asking() -> None:
     def snac(listener: Any) -> None:
         raise NoStream("snac 2.75 has no streaming API")
 
-    stream = Stream("#t", snac, on_event=lambda: None, on_gap=lambda: None)
+    stream = Stream("#t", snac, on_event=lambda _s: None, on_gap=lambda: None)
     stream.run()
     assert stream.unsupported
     assert not stream.live()
@@ -133,7 +146,7 @@ def test_a_stream_is_live_only_while_the_server_speaks() -> None:
     stream = Stream(
         "#t",
         Connection(),
-        on_event=lambda: None,
+        on_event=lambda _s: None,
         on_gap=lambda: None,
         monotonic=lambda: now[0],
         quiet=40.0,
@@ -157,7 +170,7 @@ def test_a_chat_is_live_only_while_its_hashtag_and_the_user_stream_both_are() ->
         return opener
 
     streams = Streams(hashtag, Connection(refuse, refuse, refuse))
-    streams.listen(CHAT, "edchat", lambda _chat: None)
+    streams.listen(CHAT, "edchat", lambda _chat, _statuses: None)
     assert hashtag_up.wait(WAIT)
     assert not streams.live(CHAT)  # the user stream (mentions, replies) is down
     streams.close()
@@ -225,11 +238,12 @@ class StreamingReader(ListReader):
 
     def __init__(self) -> None:
         super().__init__()
-        self.arrived: Callable[[str], None] | None = None
+        self.arrived: Arrived | None = None
         self.is_live = False
         self.unlistened: list[str] = []
+        self.gap = timedelta(0)
 
-    def listen(self, chat_id: str, hashtag: str, arrived: Callable[[str], None]) -> None:
+    def listen(self, chat_id: str, hashtag: str, arrived: Arrived) -> None:
         self.arrived = arrived
 
     def unlisten(self, chat_id: str) -> None:
@@ -237,6 +251,9 @@ class StreamingReader(ListReader):
 
     def live(self, chat_id: str) -> bool:
         return self.is_live
+
+    def woken_gap(self) -> timedelta:
+        return self.gap
 
 
 class Clock:
@@ -353,12 +370,63 @@ def test_a_wake_up_books_a_round_soon_and_that_round_reads_the_network(harness: 
     assert harness.stored() == ["answer 1 #edchat"]
 
 
+def test_a_post_the_stream_carried_is_stored_at_once_and_the_round_after_adds_nothing(
+    harness: Harness,
+) -> None:
+    harness.network.is_live = True
+    harness.collector.round(CHAT, scheduled=True)
+    harness.clock.now += timedelta(seconds=5)
+    harness.network.posts.append(answer(1))
+    assert harness.network.arrived is not None
+    harness.network.arrived(CHAT, [answer(1)])
+    assert harness.stored() == ["answer 1 #edchat"]
+    assert harness.network.reads == 1  # stored without a read
+    assert harness.woken  # and a round comes soon, for what the stream does not carry
+    harness.collector.round(CHAT, scheduled=True)
+    assert harness.network.reads == 2
+    assert harness.stored() == ["answer 1 #edchat"]
+
+
+def test_a_post_streamed_to_a_replica_that_does_not_read_the_chat_is_left_to_the_round(
+    harness: Harness,
+) -> None:
+    """No round ran here (another replica holds the chat): nothing is stored from the
+    stream, only a round asked for (which the runner refuses without the chat's lease)."""
+    harness.collector.begin(CHAT)
+    assert harness.network.arrived is not None
+    harness.network.arrived(CHAT, [answer(1)])
+    assert harness.stored() == []
+    assert len(harness.woken) == 1
+
+
+def test_a_post_streamed_during_a_round_is_left_to_that_round(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(collector_module, "TAKE_WAIT", 0.05)
+    harness.collector.round(CHAT, scheduled=True)
+    assert harness.network.arrived is not None
+    with harness.collector.lock_of(CHAT):  # a round is reading the chat
+        harness.network.arrived(CHAT, [answer(1)])
+    assert harness.stored() == []
+    assert len(harness.woken) == 1
+
+
 def test_wake_ups_right_after_a_round_wait_for_the_gap(harness: Harness) -> None:
     began = harness.clock.now
     harness.collector.round(CHAT, scheduled=True)
     assert harness.network.arrived is not None
     harness.network.arrived(CHAT)
     assert harness.woken == [began + WOKEN_GAP]
+
+
+def test_wake_ups_wait_for_the_networks_own_gap_when_it_is_longer(harness: Harness) -> None:
+    """A busy chat on a server with a tight limit: woken rounds keep to their share of it."""
+    harness.network.gap = timedelta(seconds=9)
+    began = harness.clock.now
+    harness.collector.round(CHAT, scheduled=True)
+    assert harness.network.arrived is not None
+    harness.network.arrived(CHAT)
+    assert harness.woken == [began + timedelta(seconds=9)]
 
 
 def test_answers_posted_while_the_stream_was_down_are_stored_once_after_the_gap(

@@ -45,9 +45,13 @@ Clock = Callable[[], datetime]
 # close to a post on the same network waits for the next round.
 POSTING_GUARD = timedelta(seconds=2)
 # A stream's wake-up runs a round this soon (events in a burst share it), and never
-# sooner than this after the chat's previous round: a round costs a few requests.
+# sooner than this after the chat's previous round (nor than the network's own gap, which
+# keeps woken rounds within their share of its request limit): a round costs requests.
 WAKE_DELAY = timedelta(milliseconds=300)
 WOKEN_GAP = timedelta(seconds=2)
+# A post a stream carried waits this long (seconds) for a round reading the chat; after
+# that it is left to the round, which reads it from the cursors anyway.
+TAKE_WAIT = 1.0
 # Collection ends once every network has been read after the answer window closed (a bot
 # down, or busy, when it closed reads once more when it can), or this long after it closed.
 CATCH_UP = timedelta(hours=1)
@@ -159,17 +163,49 @@ class Collector:
             if isinstance(network, Listening):
                 network.listen(chat_id, chat.hashtag, partial(self.arrived, network=name))
 
-    def arrived(self, chat_id: str, network: NetworkName) -> None:
-        """A stream heard something for the chat: its next round reads ``network`` soon."""
+    def arrived(
+        self, chat_id: str, posts: Sequence[SeenPost] = (), *, network: NetworkName
+    ) -> None:
+        """A stream heard something for the chat: the ``posts`` it carried are stored now, and
+        the next round reads ``network`` soon (edits, replies elsewhere, what streams miss)."""
+        if posts:
+            try:
+                self._take(chat_id, network, posts)
+            except Exception:  # the stream lives on; the next round reads them
+                log.exception("storing streamed posts failed", chat=chat_id)
         now = self._clock()
         with self._state_lock:
             self._woken.add((chat_id, network))
             last = self._last_round.get(chat_id)
         when = now + WAKE_DELAY
+        reader = self._networks.get(network)
+        gap = max(WOKEN_GAP, reader.woken_gap()) if isinstance(reader, Listening) else WOKEN_GAP
         if last is not None:
-            when = max(when, last + WOKEN_GAP)
+            when = max(when, last + gap)
         if self._wake is not None:
             self._wake(chat_id, when)
+
+    def _take(self, chat_id: str, name: NetworkName, posts: Sequence[SeenPost]) -> None:
+        """Store posts a stream carried, as a round would, if this replica reads the chat (a
+        round ran lately) and no round is reading it now (that round reads them anyway)."""
+        lock = self.lock_of(chat_id)
+        if not lock.acquire(timeout=TAKE_WAIT):
+            return
+        try:
+            now = self._clock()
+            with self._state_lock:
+                last = self._last_round.get(chat_id)
+            if last is None or now - last > 2 * self.streamed_every:
+                return
+            units = self._store.units.of_chat(chat_id)
+            view = self._view(chat_id, units, name)
+            stats = ingest(self._store, view, Collected(posts=tuple(posts)), now=now)
+            if self._care is not None and stats.fresh:
+                self._care.after_round(chat_id, name, stats.fresh)
+            if stats.new or stats.changed:
+                log.info("streamed", chat=chat_id, network=name.value, new=stats.new)
+        finally:
+            lock.release()
 
     def final_round(self, chat_id: str) -> datetime | None:
         """The round just before the recap is composed: it reads even with a post due soon
@@ -184,19 +220,8 @@ class Collector:
         if self._clock() > end + CATCH_UP:
             return True
         read = {r.network: r.last_ok_at for r in self._store.conversation.rounds(chat.chat_id)}
-        return all(
-            (last := read.get(name)) is not None and last > end for name in self._read_on(units)
-        )
-
-    def _read_on(self, units: Sequence[UnitRow]) -> set[NetworkName]:
-        """The networks whose answers a chat has: it posted there and they can be read."""
-        return {
-            u.network
-            for u in units
-            if u.state is UnitState.POSTED
-            and u.remote
-            and isinstance(self._networks.get(u.network), Reader)
-        }
+        names = read_on(units, self._networks)
+        return all((last := read.get(name)) is not None and last > end for name in names)
 
     def window_end(self, chat: ChatRow) -> datetime:
         """Until when a chat's answers are read: its end, moved by its shift, and the tail."""
@@ -232,14 +257,9 @@ class Collector:
         with self._state_lock:
             self._last_round[chat_id] = now
         units = self._store.units.of_chat(chat_id)
-        setup = self._setup(chat_id) or ChatSetup(
-            question_count=max((u.number or 0 for u in units), default=0),
-            hosts={},
-            moderation=Moderation(),
-        )
         over = chat.state in OVER_STATES and now > self.window_end(chat)
         dues: list[datetime] = []
-        busy = set() if final else self._posting_soon(now)
+        busy = set() if final else posting_soon(self._store, now)
         for name, network in self._networks.items():
             posted = [
                 u for u in units if u.network is name and u.state is UnitState.POSTED and u.remote
@@ -258,16 +278,7 @@ class Collector:
                 continue
             with self._state_lock:
                 self._woken.discard(key)
-            view = view_for(
-                units,
-                name,
-                chat_id=chat_id,
-                question_count=setup.question_count,
-                hosts=setup.hosts.get(name, frozenset()),
-                moderation=setup.moderation,
-                others=other_chats_posts(self._store, chat_id, name),
-            )
-            retry_at = self._read(chat, network, view, posted)
+            retry_at = self._read(chat, network, self._view(chat_id, units, name), posted)
             if isinstance(network, Listening) and not over:
                 network.listen(chat_id, chat.hashtag, partial(self.arrived, network=name))
             due = now + self._interval(chat, name, network, posted, now)
@@ -305,6 +316,23 @@ class Collector:
             cadence=cadence,
         )
 
+    def _view(self, chat_id: str, units: Sequence[UnitRow], name: NetworkName) -> ChatView:
+        """The chat as attribution sees it on one network."""
+        setup = self._setup(chat_id) or ChatSetup(
+            question_count=max((u.number or 0 for u in units), default=0),
+            hosts={},
+            moderation=Moderation(),
+        )
+        return view_for(
+            units,
+            name,
+            chat_id=chat_id,
+            question_count=setup.question_count,
+            hosts=setup.hosts.get(name, frozenset()),
+            moderation=setup.moderation,
+            others=other_chats_posts(self._store, chat_id, name),
+        )
+
     def _forget(self, chat_id: str) -> None:
         """Collection is over: the chat's streams close, its state goes."""
         for network in self._networks.values():
@@ -334,7 +362,7 @@ class Collector:
             )
         except NetworkError as exc:
             self._metrics.collected(name.value, 0, time.monotonic() - began, ok=False)
-            self._failed(chat.chat_id, name, exc)
+            record_failure(self._store, chat.chat_id, name, exc, now=self._clock())
             return exc.retry_at if isinstance(exc, RateLimited) else None
         now = self._clock()
         stats = ingest(self._store, view, collected, now=now)
@@ -358,37 +386,46 @@ class Collector:
             )
         return None
 
-    def _failed(self, chat_id: str, network: NetworkName, exc: NetworkError) -> None:
-        now = self._clock()
-        reason = f"reading the answers on {network.value} failed: {exc}"
-        if isinstance(exc, RateLimited):
-            log.warning(
-                "collection waits",
-                chat=chat_id,
-                network=network.value,
-                until=exc.retry_at.isoformat(),
-            )
-        else:
-            log.warning(
-                "collection will retry", chat=chat_id, network=network.value, error=str(exc)
-            )
-        self._store.conversation.record_round(chat_id, network, error=str(exc), now=now)
-        if isinstance(exc, AuthFailed):
-            self._store.leases.account_refused(network.value, str(exc), now=now)
-        if isinstance(exc, RateLimited) and exc.status is None:
-            return  # our own pacing, not the server's refusal: routine in a busy chat
-        self._store.events.add("warning", reason, chat_id=chat_id, network=network, now=now)
 
-    def _posting_soon(self, now: datetime) -> set[NetworkName]:
-        """Networks with a post of any chat due within the guard: reading waits for them."""
-        chats = {
-            c.chat_id: c for c in self._store.chats.list([ChatState.RUNNING, ChatState.SCHEDULED])
-        }
-        return {
-            unit.network
-            for unit in self._store.units.waiting(list(chats))
-            if now <= policy.due_at(chats[unit.chat_id], unit) <= now + POSTING_GUARD
-        }
+def record_failure(
+    store: Store, chat_id: str, network: NetworkName, exc: NetworkError, *, now: datetime
+) -> None:
+    """A round that failed: recorded for ``status``, and an event unless it only waits."""
+    reason = f"reading the answers on {network.value} failed: {exc}"
+    if isinstance(exc, RateLimited):
+        log.warning(
+            "collection waits",
+            chat=chat_id,
+            network=network.value,
+            until=exc.retry_at.isoformat(),
+        )
+    else:
+        log.warning("collection will retry", chat=chat_id, network=network.value, error=str(exc))
+    store.conversation.record_round(chat_id, network, error=str(exc), now=now)
+    if isinstance(exc, AuthFailed):
+        store.leases.account_refused(network.value, str(exc), now=now)
+    if isinstance(exc, RateLimited) and exc.status is None:
+        return  # our own pacing, not the server's refusal: routine in a busy chat
+    store.events.add("warning", reason, chat_id=chat_id, network=network, now=now)
+
+
+def read_on(units: Sequence[UnitRow], networks: Mapping[NetworkName, Network]) -> set[NetworkName]:
+    """The networks whose answers a chat has: it posted there and they can be read."""
+    return {
+        u.network
+        for u in units
+        if u.state is UnitState.POSTED and u.remote and isinstance(networks.get(u.network), Reader)
+    }
+
+
+def posting_soon(store: Store, now: datetime) -> set[NetworkName]:
+    """Networks with a post of any chat due within the guard: reading waits for them."""
+    chats = {c.chat_id: c for c in store.chats.list([ChatState.RUNNING, ChatState.SCHEDULED])}
+    return {
+        unit.network
+        for unit in store.units.waiting(list(chats))
+        if now <= policy.due_at(chats[unit.chat_id], unit) <= now + POSTING_GUARD
+    }
 
 
 # --- storing a round --------------------------------------------------------------------

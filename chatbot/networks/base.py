@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -203,17 +203,24 @@ class Reader(Protocol):
         ...
 
 
+# A stream's call: the chat, and the posts it carried (none: only "read the chat soon").
+Arrived = Callable[[str, Sequence[SeenPost]], None]
+
+
 @runtime_checkable
 class Listening(Protocol):
     """A network that can say "something arrived for this chat" (a stream) instead of only
-    being polled. It never hands posts over: the collector's round reads them, from the
-    cursors, so nothing is missed across a gap and nothing is stored twice."""
+    being polled. The posts a stream carries are stored at once, and the collector's round
+    reads the chat soon after, from the cursors, so nothing is missed across a gap (a post
+    stored twice is the same post: storing is by id)."""
 
     name: NetworkName
 
-    def listen(self, chat_id: str, hashtag: str, arrived: Callable[[str], None]) -> None:
-        """Watch the chat (idempotent); ``arrived(chat_id)`` is called, from another thread,
-        when something came for it, and when a stream comes back after a gap."""
+    def listen(self, chat_id: str, hashtag: str, arrived: Arrived) -> None:
+        """Watch the chat (idempotent); ``arrived(chat_id, posts)`` is called, from another
+        thread, when something came for it (``posts``: what the stream carried under the
+        chat's hashtag, readable and not the bot's; often none), and when a stream comes back
+        after a gap."""
         ...
 
     def unlisten(self, chat_id: str) -> None:
@@ -222,4 +229,9 @@ class Listening(Protocol):
 
     def live(self, chat_id: str) -> bool:
         """Whether the chat's streams are up now: polling may slow down while they are."""
+        ...
+
+    def woken_gap(self) -> timedelta:
+        """The least time between two rounds a stream wakes, so that the rounds it wakes in a
+        busy chat stay within the share of the account's request limit left for them."""
         ...

@@ -153,6 +153,9 @@ class Client:
         # One pacer for every request of the account, posting ahead of reading; paging
         # requests (max_id/min_id/since_id) also count against their own limit.
         self._paging = Pacer(*PAGING_LIMIT, sleep=sleep, wall=clock) if paging else None
+        # Requests sent through this client so far (a collection round's cost is the
+        # difference; posting meanwhile only makes it look dearer).
+        self.requests = 0
         self.calls = Caller(
             sdk_error=MastodonError,
             read=lambda exc, now: read_failure(
@@ -180,6 +183,7 @@ class Client:
     ) -> T:
         """One request through the shared Caller; ``paging``: it carries max_id/min_id/since_id."""
         also = [self._paging] if paging and self._paging is not None else []
+        self.requests += 1
         return self.calls(what, call, posting=posting, also=also, expect=expect)
 
     def keep_alive(self, value: bool) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -16,6 +16,7 @@ from pydantic import SecretStr
 from chatbot import errors
 from chatbot.networks.base import (
     Account,
+    Arrived,
     ChatThread,
     Collected,
     PostRequest,
@@ -25,6 +26,7 @@ from chatbot.networks.base import (
 from chatbot.networks.mastodon.calls import (
     ASSUMED_MASTODON_VERSION,
     AUTH_HINT,
+    REQUEST_LIMIT,
     REQUEST_TIMEOUT,
     USER_AGENT,
     Client,
@@ -42,6 +44,10 @@ from chatbot.script import NetworkName
 from chatbot.text import MASTODON_DEFAULT_MAX_CHARACTERS, Limits
 
 log = structlog.get_logger("chatbot.networks.mastodon")
+
+# The share of the account's request limit that rounds woken by a stream may spend; the
+# rest is for posting, polling rounds and the account's other clients.
+STREAM_READ_SHARE = 0.5
 
 
 class MastodonNetwork:
@@ -113,6 +119,7 @@ class MastodonNetwork:
         self._timeout = timeout
         self._stream_api: SdkClient | None = None
         self._streams = Streams(self._open_hashtag, self._open_user) if streaming else None
+        self._round_cost = 1  # requests the last collection round sent to this server
 
     # --- the Protocol ---------------------------------------------------------------------
 
@@ -136,10 +143,11 @@ class MastodonNetwork:
 
     # --- streams: the Listening Protocol --------------------------------------------------
 
-    def listen(self, chat_id: str, hashtag: str, arrived: Callable[[str], None]) -> None:
+    def listen(self, chat_id: str, hashtag: str, arrived: Arrived) -> None:
         """Keep the chat's hashtag stream and the bot's user stream open (no-op without)."""
         if self._streams is not None:
-            self._streams.listen(chat_id, hashtag, arrived)
+            streamed = self._sources.streamed
+            self._streams.listen(chat_id, hashtag, lambda c, carried: arrived(c, streamed(carried)))
 
     def unlisten(self, chat_id: str) -> None:
         if self._streams is not None:
@@ -147,6 +155,12 @@ class MastodonNetwork:
 
     def live(self, chat_id: str) -> bool:
         return self._streams is not None and self._streams.live(chat_id)
+
+    def woken_gap(self) -> timedelta:
+        """The last round's requests at :data:`STREAM_READ_SHARE` of the account's rate: a
+        stream in a busy chat wakes a round at most this often (3 requests: every 6 s)."""
+        limit, period = REQUEST_LIMIT
+        return timedelta(seconds=self._round_cost * period / (limit * STREAM_READ_SHARE))
 
     def _stream_client(self, *, check: bool = False) -> SdkClient:
         """A client of its own for the streams: a stream holds its connection for hours.
@@ -191,7 +205,11 @@ class MastodonNetwork:
         ``tag@<host>`` per extra instance. ``to_bot`` holds the mentions, direct
         statuses included (which never reach ``posts``).
         """
-        collected = self._round(thread, cursors)
+        before = self._client.requests
+        try:
+            collected = self._round(thread, cursors)
+        finally:
+            self._round_cost = max(1, self._client.requests - before)
         if not thread.bot_posts or not self._others:
             return collected
         # Other instances' public hashtag timelines, for posts ours never saw.

@@ -26,6 +26,7 @@ from typing import Any
 
 import structlog
 
+from chatbot.errors import NetworkError
 from chatbot.networks.base import ChatThread
 from chatbot.networks.calls import Expected
 from chatbot.networks.mastodon import paging
@@ -182,6 +183,22 @@ class MastodonSources:
             except Expected:
                 continue
         return found
+
+    def streamed(self, statuses: Sequence[Any]) -> list[SeenPost]:
+        """The statuses a stream carried, as the chat's posts: the readable ones of others."""
+        if not statuses:
+            return []
+        try:
+            me = self.me()
+        except NetworkError:
+            return []  # the round the stream asks for reads them
+        return [
+            post
+            for status in statuses
+            if self.readable(status)
+            and self.author(status) != me
+            and (post := self.seen(status)) is not None
+        ]
 
     def seen(self, item: Any) -> SeenPost | None:
         try:

@@ -1,10 +1,11 @@
-"""Mastodon's streaming API as a wake-up: something arrived, read the chat now.
+"""Mastodon's streaming API: what arrived, and a wake-up to read the chat soon.
 
-A stream never stores anything. Each event (a status under the chat's hashtag,
-a notification for the bot) only tells the collector to run a round soon; the
-round reads from the cursors as always, so a post is stored once, and a post
-that arrived while a stream was down is read by the round that follows the gap
-(one is asked for when a stream drops and again when it is back).
+Each event (a status under the chat's hashtag, a notification for the bot) tells
+the collector to run a round soon; a status under the hashtag (new or edited) is
+also handed over, so it is stored at once. The round reads from the cursors as
+always, so a post that arrived while a stream was down is read by the round that
+follows the gap (one is asked for when a stream drops and again when it is back),
+and a post both streamed and read is the same post, stored by its id.
 
 :class:`Stream` keeps one stream open in its own thread: a blocking read
 (Mastodon.py's ``stream_*`` with ``run_async=False``), then, when the connection
@@ -37,6 +38,7 @@ FIRST_WAIT = 1.0
 LONGEST_WAIT = 300.0
 
 Opener = Callable[[StreamListener], None]  # blocks while the stream is open
+Carried = Callable[[str, list[Any]], None]  # (chat id, the statuses an event carried)
 
 
 def backoff(failures: int, *, first: float = FIRST_WAIT, longest: float = LONGEST_WAIT) -> float:
@@ -56,15 +58,21 @@ def unsupported(exc: BaseException) -> bool:
     return "Not Found" in text or "404" in text
 
 
+# The events that carry a status: a new one, an edited one (Mastodon 3.5+).
+STATUS_EVENTS = frozenset({"update", "status.update"})
+
+
 class _Listener(StreamListener):
-    """Every event is a wake-up; heartbeats only show that the stream is alive."""
+    """Every event is a wake-up (with its status, if it carries one); heartbeats only show
+    that the stream is alive."""
 
     def __init__(self, stream: Stream) -> None:
         super().__init__()
         self._stream = stream
 
     def on_any_event(self, name: str, data: Any = None, for_stream: Any = None) -> None:
-        self._stream.heard(event=True)
+        carried = [data] if name in STATUS_EVENTS and isinstance(data, dict) else []
+        self._stream.heard(event=True, statuses=carried)
 
     def handle_heartbeat(self) -> None:
         self._stream.heard(event=False)
@@ -81,7 +89,7 @@ class Stream:
         what: str,
         opener: Opener,
         *,
-        on_event: Callable[[], None],
+        on_event: Callable[[list[Any]], None],
         on_gap: Callable[[], None],
         monotonic: Callable[[], float] = time.monotonic,
         first_wait: float = FIRST_WAIT,
@@ -124,8 +132,9 @@ class Stream:
             heard = self._heard_at
         return heard is not None and self._monotonic() - heard <= self._quiet
 
-    def heard(self, *, event: bool) -> None:
-        """Called from the listener: an event (a wake-up) or a heartbeat."""
+    def heard(self, *, event: bool, statuses: list[Any] | None = None) -> None:
+        """Called from the listener: an event (a wake-up, with the statuses it carried) or a
+        heartbeat."""
         if self._stopping.is_set():
             raise _Stopped
         with self._lock:
@@ -137,7 +146,7 @@ class Stream:
             log.info("stream live", stream=self.what, connections=self.connections)
             self._on_gap()
         if event:
-            self._on_event()
+            self._on_event(statuses or [])
 
     def run(self) -> None:
         """Open, read until it ends, wait, again; until stopped or the server has no stream."""
@@ -182,25 +191,31 @@ class Streams:
     def __init__(self, open_hashtag: Callable[[str], Opener], open_user: Opener | None) -> None:
         self._open_hashtag = open_hashtag
         self._open_user = open_user
-        self._chats: dict[str, tuple[Stream, Callable[[str], None]]] = {}
+        self._chats: dict[str, tuple[Stream, Carried]] = {}
         self._user: Stream | None = None
         self._lock = threading.Lock()
 
-    def listen(self, chat_id: str, hashtag: str, arrived: Callable[[str], None]) -> None:
-        """Keep the chat's hashtag stream (and the user stream) open; idempotent."""
+    def listen(self, chat_id: str, hashtag: str, arrived: Carried) -> None:
+        """Keep the chat's hashtag stream (and the user stream) open; idempotent.
+        ``arrived(chat_id, statuses)``: the statuses the hashtag stream carried (the user
+        stream's events only wake every chat: which chat a mention is for is the round's
+        to say)."""
         with self._lock:
             if chat_id in self._chats:
                 return
             stream = Stream(
                 f"#{hashtag.removeprefix('#')}",
                 self._open_hashtag(hashtag.removeprefix("#")),
-                on_event=lambda: arrived(chat_id),
-                on_gap=lambda: arrived(chat_id),
+                on_event=lambda statuses: arrived(chat_id, statuses),
+                on_gap=lambda: arrived(chat_id, []),
             )
             self._chats[chat_id] = (stream, arrived)
             if self._user is None and self._open_user is not None:
                 self._user = Stream(
-                    "user", self._open_user, on_event=self._wake_all, on_gap=self._wake_all
+                    "user",
+                    self._open_user,
+                    on_event=lambda _statuses: self._wake_all(),
+                    on_gap=self._wake_all,
                 )
                 self._user.start()
         stream.start()
@@ -237,4 +252,4 @@ class Streams:
         with self._lock:
             entries = list(self._chats.items())
         for chat_id, (_stream, arrived) in entries:
-            arrived(chat_id)
+            arrived(chat_id, [])
