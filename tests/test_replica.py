@@ -88,3 +88,32 @@ def test_a_heartbeat_renews_the_lease_of_a_chat_whose_answers_it_still_reads(
     assert expiry["read"] == clock() + timedelta(seconds=30)
     assert expiry["left"] == clock() + timedelta(seconds=10)
     store.close()
+
+
+def test_a_heartbeat_renews_the_leases_of_chats_soon_and_lets_those_months_away_lapse(
+    tmp_path: Path,
+) -> None:
+    """Fifty series a year away would cost a transaction each, every ten seconds, at rest;
+    their chat jobs take the lease again when they wake."""
+    clock = FakeClock(datetime(2030, 1, 3, 20, 0, tzinfo=UTC))
+    store = Store.open(f"sqlite:///{tmp_path / 'state.db'}", now=clock())
+    for chat_id, start in (("tomorrow", timedelta(days=1)), ("next-year", timedelta(days=365))):
+        store.chats.upsert(
+            chat_id=chat_id,
+            script_id=chat_id,
+            title="t",
+            hashtag="T",
+            timezone="UTC",
+            start_at=clock() + start,
+            end_at=clock() + start + timedelta(hours=1),
+            now=clock(),
+        )
+    replica = Replica(store, clock, ttl=timedelta(seconds=30))
+    assert isinstance(replica.lease("tomorrow"), Fence)
+    assert isinstance(replica.lease("next-year"), Fence)
+    clock.advance(timedelta(seconds=20))
+    replica.beat()
+    expiry = {lease.chat_id: lease.expires_at for lease in store.leases.of_chats()}
+    assert expiry["tomorrow"] == clock() + timedelta(seconds=30)
+    assert expiry["next-year"] == clock() + timedelta(seconds=10)
+    store.close()

@@ -7,6 +7,7 @@ import textwrap
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import tenacity
@@ -14,6 +15,7 @@ import tenacity
 from chatbot.config import LatePolicy
 from chatbot.errors import RateLimited, Rejected, Transient
 from chatbot.networks.local import LocalNetwork
+from chatbot.run import sync as sync_module
 from chatbot.run.posting import build_request
 from chatbot.run.runner import Runner
 from chatbot.run.sync import Sync, VisibilityPolicy
@@ -376,6 +378,47 @@ def test_an_unchanged_one_off_chat_is_not_replanned_at_every_sync(tmp_path: Path
     )
     assert sync.run() == [CHAT]
     assert sync.run() == []
+    store.close()
+
+
+def test_a_sync_checks_the_scripts_again_only_when_the_folder_or_the_day_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Checking fifty scripts takes a second, and a sync runs every minute: an unchanged
+    folder is not checked again until the next day; an edit is checked at once."""
+    schedules = tmp_path / "schedules"
+    schedules.mkdir()
+    script = schedules / "rehearsal.yaml"
+    script.write_text(textwrap.dedent(SCRIPT), encoding="utf-8")
+    checks: list[datetime] = []
+    real = sync_module.check_paths
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        checks.append(clock())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sync_module, "check_paths", counted)
+    clock = FakeClock(START - timedelta(hours=2))
+    store = Store.open(f"sqlite:///{tmp_path / 'state.db'}", now=clock())
+    sync = Sync(
+        store=store,
+        networks=[NetworkName.LOCAL],
+        schedules=schedules,
+        clock=clock,
+        limits=Limits,
+        visibility=VisibilityPolicy(),
+    )
+    sync.run()
+    clock.set(clock() + timedelta(minutes=1))
+    sync.run()
+    assert len(checks) == 1
+    edited = textwrap.dedent(SCRIPT).replace("First question?", "Opening question?")
+    script.write_text(edited, encoding="utf-8")
+    sync.run()
+    assert len(checks) == 2
+    clock.set(clock() + timedelta(days=1))
+    sync.run()
+    assert len(checks) == 3
     store.close()
 
 

@@ -29,6 +29,9 @@ LEASE_TTL = timedelta(seconds=30)
 REPLICA_FILE = "replica.json"
 # A chat another replica holds is looked at again at least this often.
 LOOK_AGAIN = timedelta(seconds=5)
+# Leases on open chats that start within this are renewed at each heartbeat (reminders
+# come a day or so before a chat at most; fifty chats a year away cost nothing at rest).
+HOLD_AHEAD = timedelta(days=2)
 
 
 def _pid_namespace() -> str:
@@ -97,12 +100,18 @@ class Replica:
         return min(lease.expires_at, self._clock() + LOOK_AGAIN) + timedelta(seconds=1)
 
     def beat(self, *, collecting: Collection[str] = ()) -> None:
-        """Record that this replica is alive, and renew the leases it holds on open chats and
-        on the chats whose answers it still ``collecting`` (after the closing: a lease that
-        lapsed there would let another replica read them too, and write a second transcript)."""
+        """Record that this replica is alive, and renew the leases it holds on open chats that
+        start within :data:`HOLD_AHEAD` (a lease on a chat months away may lapse: the chat's
+        job takes it again when it wakes) and on the chats whose answers it still
+        ``collecting`` (after the closing: a lease that lapsed there would let another
+        replica read them too, and write a second transcript)."""
         now = self._clock()
         self._store.leases.beat(self.name, now=now, started_at=self._started_at)
-        open_chats = {c.chat_id for c in self._store.chats.list() if c.state not in OVER_STATES}
+        open_chats = {
+            c.chat_id
+            for c in self._store.chats.list()
+            if c.state not in OVER_STATES and c.start_at - now <= HOLD_AHEAD
+        }
         for lease in self._store.leases.of_chats():
             if lease.holder == self.name and (
                 lease.chat_id in open_chats or lease.chat_id in collecting

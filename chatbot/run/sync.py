@@ -133,6 +133,20 @@ def accelerate(plan: ChatPlan, start: datetime, speed: float, chat_id: str) -> C
     return replace(plan, chat_id=chat_id, start=start, end=closing, steps=steps)
 
 
+def folder_state(folder: Path) -> tuple[tuple[str, int, int, int], ...]:
+    """Every file under ``folder`` (scripts, their images) with its size, change time and
+    inode: a file edited, added, removed or replaced changes it."""
+    found = []
+    for path in sorted(folder.rglob("*")):
+        try:
+            stat = path.stat()
+        except OSError:
+            continue  # gone meanwhile: the next sync sees the folder without it
+        if path.is_file():
+            found.append((str(path), stat.st_size, stat.st_mtime_ns, stat.st_ino))
+    return tuple(found)
+
+
 class Sync:
     """Brings the store in line with the scripts; one instance per runner."""
 
@@ -161,6 +175,8 @@ class Sync:
         self._plan_digests: dict[str, str] = {}
         self._reported: dict[str, str] = {}
         self._accelerated_start: datetime | None = None
+        # The last check of the folder: (what it was checked against, the scripts it gave).
+        self._checked: tuple[tuple[object, ...], list[LoadedScript]] | None = None
 
     @property
     def snapshot(self) -> Snapshot:
@@ -222,17 +238,25 @@ class Sync:
     # --- scripts ----------------------------------------------------------------------------
 
     def _load(self) -> list[LoadedScript]:
-        """The scripts to run: valid files, or the last good version of a broken one."""
+        """The scripts to run: valid files, or the last good version of a broken one. The
+        folder is checked again only when a file in it changed, the limits did, or the day
+        (series are checked from today); else the last check stands (it takes a second for
+        fifty scripts, and a sync runs every minute)."""
         if self._fixed_scripts is not None:
             return self._fixed_scripts
         assert self._schedules is not None
-        report = check_paths([self._schedules], None, self._limits(), last_good=self._last_good)
+        limits = self._limits()
+        key = (folder_state(self._schedules), limits, self._clock().date())
+        if self._checked is not None and self._checked[0] == key:
+            return self._checked[1]
+        report = check_paths([self._schedules], None, limits, last_good=self._last_good)
         for problem in report.problems:
             self._report(problem.file, problem.render(), line=problem.line)
         broken = {p.file for p in report.problems}
         for name in list(self._reported):
             if name not in broken:
                 del self._reported[name]
+        self._checked = (key, report.scripts)
         return report.scripts
 
     def _report(self, file: str, message: str, *, line: int | None = None) -> None:
