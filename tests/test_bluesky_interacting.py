@@ -387,7 +387,7 @@ def test_an_unknown_handle_resolves_to_nothing(chat: Chat) -> None:
 def test_a_failed_resolve_raises_for_the_caller_to_retry(chat: Chat) -> None:
     """A 5xx is not "no such handle"."""
     view = _view(chat)
-    view.faults["com.atproto.identity.resolveHandle"] = [(502, {"error": "Upstream"}, {})]
+    view.faults["com.atproto.identity.resolveHandle"] = [(502, {"error": "Upstream"}, {})] * 3
     with pytest.raises(errors.Transient):
         chat.network.resolve("coach.test")
 

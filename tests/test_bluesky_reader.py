@@ -510,7 +510,8 @@ def test_an_error_raises_before_any_cursor_moves(chat: Chat) -> None:
     with pytest.raises(errors.RateLimited) as raised:
         chat.collect(cursors)
     assert raised.value.retry_at == reset
-    chat.view.faults["app.bsky.feed.getPostThread"] = [(502, {"error": "Bad gateway"}, {})]
+    # A 5xx that lasts (a read is sent three times before the round gives up).
+    chat.view.faults["app.bsky.feed.getPostThread"] = [(502, {"error": "Bad gateway"}, {})] * 3
     chat.clock.set(reset)
     with pytest.raises(errors.Transient):
         chat.collect(cursors)

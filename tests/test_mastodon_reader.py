@@ -422,7 +422,8 @@ def test_an_error_raises_before_any_cursor_moves_and_the_retry_loses_nothing() -
     retried = chat.collect(cursors)
     assert sorted(p.id for p in retried.posts) == new
 
-    chat.server.faults.append(Fault("/api/v1/statuses", (502, {"error": "Bad gateway"}, {})))
+    bad_gateway = (502, {"error": "Bad gateway"}, {})
+    chat.server.faults.append(Fault("/api/v1/statuses", bad_gateway, count=3))  # it lasts
     with pytest.raises(errors.Transient):
         chat.collect(cursors)
     refused = (401, {"error": "The access token is invalid"}, {})

@@ -99,9 +99,16 @@ def _read(exc: SdkError, now: datetime) -> Failure:
     )
 
 
-def _caller() -> Caller[SdkError]:
+def _caller(slept: list[float] | None = None) -> Caller[SdkError]:
     pacer = Pacer(100, 60.0, sleep=lambda _s: None, wall=lambda: NOW)
-    return Caller(sdk_error=SdkError, read=_read, pacer=pacer, clock=lambda: NOW, network="example")
+    return Caller(
+        sdk_error=SdkError,
+        read=_read,
+        pacer=pacer,
+        clock=lambda: NOW,
+        network="example",
+        sleep=(slept if slept is not None else []).append,
+    )
 
 
 def _fails(*raised: SdkError) -> Callable[[], str]:
@@ -135,6 +142,37 @@ def test_after_a_429_the_pacer_holds_every_request_until_the_reset() -> None:
         caller("posting", lambda: sent.append("sent"))
     assert raised.value.retry_at >= reset
     assert sent == []
+
+
+def test_a_read_that_fails_on_the_way_is_sent_again_twice_after_short_waits() -> None:
+    """A round is all or nothing: one 502 among its dozen reads would cost all of them."""
+    slept: list[float] = []
+    caller = _caller(slept)
+    assert caller("reading", _fails(SdkError(502), SdkError(503)), posting=False) == "answer"
+    assert slept == [0.25, 0.5]
+    with pytest.raises(errors.Transient):
+        caller("reading", _fails(SdkError(502), SdkError(502), SdkError(502)), posting=False)
+
+
+def test_a_post_or_a_refused_read_is_never_sent_again_by_the_caller() -> None:
+    """A post is sent again only by the runner, after it looked for the first attempt; a
+    4xx read would be refused again; a 429 waits for its reset."""
+    caller = _caller()
+    sent: list[str] = []
+
+    def fails_once() -> str:
+        sent.append("sent")
+        if len(sent) == 1:
+            raise SdkError(502)
+        return "answer"
+
+    with pytest.raises(errors.Transient):
+        caller("posting", fails_once)
+    with pytest.raises(errors.Rejected):
+        caller("reading", _fails(SdkError(404)), posting=False)
+    with pytest.raises(errors.RateLimited):
+        caller("reading", _fails(SdkError(429, reset=NOW + timedelta(minutes=1))), posting=False)
+    assert sent == ["sent"]
 
 
 def test_an_expected_failure_is_handed_back_as_it_was_read() -> None:

@@ -18,12 +18,18 @@ that into one of ours, in one order for every network:
 :class:`Caller` is the one shape of a call: take the pacers' tokens (outside
 the lock, so a waiting read never holds up a post), send under the client's
 lock if it has one, classify a failure, hold every request until the reset
-after a 429, and ``raise ... from`` the SDK's exception.
+after a 429, and ``raise ... from`` the SDK's exception. A read that fails on the
+way (Transient: a 5xx, a dropped connection, a body cut short) is sent again
+twice, after :data:`READ_RETRY_WAIT` and twice that: a collection round is all or
+nothing, so one bad answer among its dozen requests would otherwise cost the
+whole round. Posts are never sent again here (the runner does, after looking
+for the first attempt), nor is any request before a 429's reset.
 """
 
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -37,6 +43,10 @@ E = TypeVar("E", bound=BaseException)
 
 # When a 429 carries no usable reset time.
 DEFAULT_RATELIMIT_WAIT = timedelta(seconds=60)
+# A read that failed on the way is sent again this many times, after this wait (seconds)
+# and then twice it.
+READ_RETRIES = 2
+READ_RETRY_WAIT = 0.25
 
 # Told of every request: (network, endpoint class "post" or "read", outcome "ok",
 # "expected" (a failure the caller handles, such as a post not there), "rate_limited"
@@ -115,10 +125,12 @@ class Caller(Generic[E]):
         clock: Callable[[], datetime],
         lock: contextlib.AbstractContextManager[Any] | None = None,
         network: str = "",
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         """``read`` turns the SDK's exception into a Failure; ``pacer`` is held after a 429.
         ``network`` names the requests to the observers (:func:`observe_requests`)."""
         self.network = network
+        self._sleep = sleep
         self.pacer = pacer
         self._sdk_error = sdk_error
         self._read = read
@@ -153,7 +165,8 @@ class Caller(Generic[E]):
         ``renew``: called on a failure; True when it renewed what was wrong (a
         session) and the request is worth one more try.
         """
-        for attempt in range(2):
+        renewed, retries = False, 0
+        while True:
             self.pace(what, posting=posting, also=also)
             with self._lock:
                 try:
@@ -166,11 +179,16 @@ class Caller(Generic[E]):
                     problem = classify(failure, what, self._clock())
                     limited = isinstance(problem, errors.RateLimited)
                     _told(self.network, posting, "rate_limited" if limited else "error")
-                    if attempt == 0 and renew is not None and renew(failure):
+                    if not renewed and renew is not None and renew(failure):
+                        renewed = True
                         continue
                     if isinstance(problem, errors.RateLimited):
                         self.pacer.block_until(problem.retry_at)
-                    raise problem from exc
-            _told(self.network, posting, "ok")
-            return answer
-        raise AssertionError("unreachable")  # pragma: no cover
+                    retry = isinstance(problem, errors.Transient) and not posting
+                    if not retry or retries >= READ_RETRIES:
+                        raise problem from exc
+                    retries += 1
+                else:
+                    _told(self.network, posting, "ok")
+                    return answer
+            self._sleep(READ_RETRY_WAIT * 2 ** (retries - 1))  # outside the lock

@@ -166,6 +166,7 @@ class Client:
             # Mastodon.py keeps rate-limit state on the client: one call at a time.
             lock=threading.RLock(),
             network="mastodon",
+            sleep=sleep,
         )
 
     @property
