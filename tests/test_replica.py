@@ -68,16 +68,7 @@ def test_a_heartbeat_renews_the_lease_of_a_chat_whose_answers_it_still_reads(
     clock = FakeClock(datetime(2030, 1, 3, 20, 0, tzinfo=UTC))
     store = Store.open(f"sqlite:///{tmp_path / 'state.db'}", now=clock())
     for chat_id in ("read", "left"):
-        store.chats.upsert(
-            chat_id=chat_id,
-            script_id=chat_id,
-            title="t",
-            hashtag="T",
-            timezone="UTC",
-            start_at=clock(),
-            end_at=clock() + timedelta(hours=1),
-            now=clock(),
-        )
+        _chat(store, chat_id, clock(), clock())
     replica = Replica(store, clock, ttl=timedelta(seconds=30))
     assert isinstance(replica.lease("read"), Fence) and isinstance(replica.lease("left"), Fence)
     for chat_id in ("read", "left"):
@@ -98,16 +89,7 @@ def test_a_heartbeat_renews_the_leases_of_chats_soon_and_lets_those_months_away_
     clock = FakeClock(datetime(2030, 1, 3, 20, 0, tzinfo=UTC))
     store = Store.open(f"sqlite:///{tmp_path / 'state.db'}", now=clock())
     for chat_id, start in (("tomorrow", timedelta(days=1)), ("next-year", timedelta(days=365))):
-        store.chats.upsert(
-            chat_id=chat_id,
-            script_id=chat_id,
-            title="t",
-            hashtag="T",
-            timezone="UTC",
-            start_at=clock() + start,
-            end_at=clock() + start + timedelta(hours=1),
-            now=clock(),
-        )
+        _chat(store, chat_id, clock() + start, clock())
     replica = Replica(store, clock, ttl=timedelta(seconds=30))
     assert isinstance(replica.lease("tomorrow"), Fence)
     assert isinstance(replica.lease("next-year"), Fence)
@@ -117,3 +99,17 @@ def test_a_heartbeat_renews_the_leases_of_chats_soon_and_lets_those_months_away_
     assert expiry["tomorrow"] == clock() + timedelta(seconds=30)
     assert expiry["next-year"] == clock() + timedelta(seconds=10)
     store.close()
+
+
+def _chat(store: Store, chat_id: str, start: datetime, now: datetime) -> None:
+    """An hour-long chat starting at ``start``."""
+    store.chats.upsert(
+        chat_id=chat_id,
+        script_id=chat_id,
+        title="t",
+        hashtag="T",
+        timezone="UTC",
+        start_at=start,
+        end_at=start + timedelta(hours=1),
+        now=now,
+    )

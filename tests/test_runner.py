@@ -14,6 +14,7 @@ import tenacity
 
 from chatbot.config import LatePolicy
 from chatbot.errors import RateLimited, Rejected, Transient
+from chatbot.loader import check_paths
 from chatbot.networks.local import LocalNetwork
 from chatbot.run import sync as sync_module
 from chatbot.run.posting import build_request
@@ -360,13 +361,8 @@ def test_a_restart_after_the_answer_window_writes_a_missing_transcript(tmp_path:
     ]
 
 
-def test_an_unchanged_one_off_chat_is_not_replanned_at_every_sync(tmp_path: Path) -> None:
-    """A one-off's chat id equals its script id; a second sync of the same file changes nothing
-    (field report: "rescheduled" every minute)."""
-    schedules = tmp_path / "schedules"
-    schedules.mkdir()
-    (schedules / "rehearsal.yaml").write_text(textwrap.dedent(SCRIPT), encoding="utf-8")
-    clock = FakeClock(START - timedelta(hours=2))
+def _sync(tmp_path: Path, schedules: Path, clock: FakeClock) -> tuple[Store, Sync]:
+    """A store and a Sync of ``schedules`` on the local network, as the runner makes them."""
     store = Store.open(f"sqlite:///{tmp_path / 'state.db'}", now=clock())
     sync = Sync(
         store=store,
@@ -376,6 +372,17 @@ def test_an_unchanged_one_off_chat_is_not_replanned_at_every_sync(tmp_path: Path
         limits=Limits,
         visibility=VisibilityPolicy(),
     )
+    return store, sync
+
+
+def test_an_unchanged_one_off_chat_is_not_replanned_at_every_sync(tmp_path: Path) -> None:
+    """A one-off's chat id equals its script id; a second sync of the same file changes nothing
+    (field report: "rescheduled" every minute)."""
+    schedules = tmp_path / "schedules"
+    schedules.mkdir()
+    (schedules / "rehearsal.yaml").write_text(textwrap.dedent(SCRIPT), encoding="utf-8")
+    clock = FakeClock(START - timedelta(hours=2))
+    store, sync = _sync(tmp_path, schedules, clock)
     assert sync.run() == [CHAT]
     assert sync.run() == []
     store.close()
@@ -391,7 +398,7 @@ def test_a_sync_checks_the_scripts_again_only_when_the_folder_or_the_day_changed
     script = schedules / "rehearsal.yaml"
     script.write_text(textwrap.dedent(SCRIPT), encoding="utf-8")
     checks: list[datetime] = []
-    real = sync_module.check_paths
+    real = check_paths
 
     def counted(*args: Any, **kwargs: Any) -> Any:
         checks.append(clock())
@@ -399,15 +406,7 @@ def test_a_sync_checks_the_scripts_again_only_when_the_folder_or_the_day_changed
 
     monkeypatch.setattr(sync_module, "check_paths", counted)
     clock = FakeClock(START - timedelta(hours=2))
-    store = Store.open(f"sqlite:///{tmp_path / 'state.db'}", now=clock())
-    sync = Sync(
-        store=store,
-        networks=[NetworkName.LOCAL],
-        schedules=schedules,
-        clock=clock,
-        limits=Limits,
-        visibility=VisibilityPolicy(),
-    )
+    store, sync = _sync(tmp_path, schedules, clock)
     sync.run()
     clock.set(clock() + timedelta(minutes=1))
     sync.run()

@@ -308,7 +308,7 @@ class Harness:
         self.woken: list[datetime] = []
         self.collector = Collector(
             store=store,
-            networks={NET: self.network},  # type: ignore[dict-item]
+            networks={NET: self.network},
             clock=self.clock,
             setup=lambda _chat: None,
             every=EVERY,
@@ -363,7 +363,7 @@ def test_a_wake_up_books_a_round_soon_and_that_round_reads_the_network(harness: 
     harness.clock.now += timedelta(seconds=5)
     harness.network.posts.append(answer(1))
     assert harness.network.arrived is not None
-    harness.network.arrived(CHAT)
+    harness.network.arrived(CHAT, [])
     assert harness.woken == [harness.clock.now + timedelta(milliseconds=300)]
     harness.collector.round(CHAT, scheduled=True)
     assert harness.network.reads == 2
@@ -415,7 +415,7 @@ def test_wake_ups_right_after_a_round_wait_for_the_gap(harness: Harness) -> None
     began = harness.clock.now
     harness.collector.round(CHAT, scheduled=True)
     assert harness.network.arrived is not None
-    harness.network.arrived(CHAT)
+    harness.network.arrived(CHAT, [])
     assert harness.woken == [began + WOKEN_GAP]
 
 
@@ -425,7 +425,7 @@ def test_wake_ups_wait_for_the_networks_own_gap_when_it_is_longer(harness: Harne
     began = harness.clock.now
     harness.collector.round(CHAT, scheduled=True)
     assert harness.network.arrived is not None
-    harness.network.arrived(CHAT)
+    harness.network.arrived(CHAT, [])
     assert harness.woken == [began + timedelta(seconds=9)]
 
 
@@ -442,7 +442,7 @@ def test_answers_posted_while_the_stream_was_down_are_stored_once_after_the_gap(
     harness.clock.now += timedelta(seconds=10)
     harness.network.is_live = True  # back: the stream asks for a catch-up round
     assert harness.network.arrived is not None
-    harness.network.arrived(CHAT)
+    harness.network.arrived(CHAT, [])
     harness.collector.round(CHAT, scheduled=True)
     harness.clock.now += timedelta(seconds=60)
     harness.collector.round(CHAT, scheduled=True)
@@ -462,7 +462,7 @@ def polled_collector(store: Store, clock: Clock) -> tuple[Collector, ListReader]
     assert not isinstance(reader, Listening)
     collector = Collector(
         store=store,
-        networks={NET: reader},  # type: ignore[dict-item]
+        networks={NET: reader},
         clock=clock,
         setup=lambda _chat: None,
         every=EVERY,
