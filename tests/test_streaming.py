@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -94,7 +95,7 @@ def test_a_dropped_stream_asks_for_a_catch_up_round_and_reconnects() -> None:
     assert calls == ["gap", "event", "event", "gap", "gap", "gap"]
 
 
-def test_a_status_under_the_hashtag_is_handed_over_and_a_notification_only_wakes() -> None:
+def test_a_new_or_edited_status_and_a_mention_are_handed_over_other_events_only_wake() -> None:
     status = {"id": "7", "content": "<p>A1: stations #edchat</p>"}
     carried: list[list[Any]] = []
     stream = Stream("#t", Connection(), on_event=carried.append, on_gap=lambda: None)
@@ -102,8 +103,9 @@ def test_a_status_under_the_hashtag_is_handed_over_and_a_notification_only_wakes
     listener.on_any_event("update", status)
     listener.on_any_event("status.update", status)
     listener.on_any_event("notification", {"type": "mention", "status": status})
+    listener.on_any_event("notification", {"type": "favourite", "status": status})
     listener.on_any_event("delete", "7")
-    assert carried == [[status], [status], [], []]
+    assert carried == [[status], [status], [status], [], []]
 
 
 def test_failed_attempts_wait_longer_each_time() -> None:
@@ -385,6 +387,19 @@ def test_a_post_the_stream_carried_is_stored_at_once_and_the_round_after_adds_no
     harness.collector.round(CHAT, scheduled=True)
     assert harness.network.reads == 2
     assert harness.stored() == ["answer 1 #edchat"]
+
+
+def test_a_streamed_post_neither_under_the_hashtag_nor_replying_to_the_chat_is_not_stored(
+    harness: Harness,
+) -> None:
+    """The user stream hands every chat each mention of the bot: only the chat's own are
+    stored by it (another chat's reply is that chat's; a stray mention is the round's)."""
+    harness.collector.round(CHAT, scheduled=True)
+    stray = replace(answer(2), reply_to="someone-else", tags=())
+    tagged = replace(answer(3), reply_to=None, tags=("edchat",))
+    assert harness.network.arrived is not None
+    harness.network.arrived(CHAT, [stray, tagged])
+    assert harness.stored() == ["answer 3 #edchat"]
 
 
 def test_a_post_streamed_to_a_replica_that_does_not_read_the_chat_is_left_to_the_round(

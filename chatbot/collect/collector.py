@@ -186,8 +186,9 @@ class Collector:
             self._wake(chat_id, when)
 
     def _take(self, chat_id: str, name: NetworkName, posts: Sequence[SeenPost]) -> None:
-        """Store posts a stream carried, as a round would, if this replica reads the chat (a
-        round ran lately) and no round is reading it now (that round reads them anyway)."""
+        """Store the chat's posts among those a stream carried (under its hashtag, or
+        replies to its posts), as a round would, if this replica reads the chat (a round
+        ran lately) and no round is reading it now (that round reads them anyway)."""
         lock = self.lock_of(chat_id)
         if not lock.acquire(timeout=TAKE_WAIT):
             return
@@ -197,9 +198,14 @@ class Collector:
                 last = self._last_round.get(chat_id)
             if last is None or now - last > 2 * self.streamed_every:
                 return
-            units = self._store.units.of_chat(chat_id)
-            view = self._view(chat_id, units, name)
-            stats = ingest(self._store, view, Collected(posts=tuple(posts)), now=now)
+            chat = self._store.chats.get(chat_id)
+            if chat is None:
+                return
+            view = self._view(chat_id, self._store.units.of_chat(chat_id), name)
+            tag = chat.hashtag.removeprefix("#").lower()
+            # The chat's: under its hashtag, or a reply to one of its own posts.
+            ours = tuple(p for p in posts if tag in p.tags or p.reply_to in view.bot_posts)
+            stats = ingest(self._store, view, Collected(posts=ours), now=now)
             if self._care is not None and stats.fresh:
                 self._care.after_round(chat_id, name, stats.fresh)
             if stats.new or stats.changed:

@@ -1,8 +1,9 @@
 """Mastodon's streaming API: what arrived, and a wake-up to read the chat soon.
 
 Each event (a status under the chat's hashtag, a notification for the bot) tells
-the collector to run a round soon; a status under the hashtag (new or edited) is
-also handed over, so it is stored at once. The round reads from the cursors as
+the collector to run a round soon; a status under the hashtag (new or edited), or
+one that mentions the bot (a reply to its post), is also handed over, so it is
+stored at once if it is the chat's. The round reads from the cursors as
 always, so a post that arrived while a stream was down is read by the round that
 follows the gap (one is asked for when a stream drops and again when it is back),
 and a post both streamed and read is the same post, stored by its id.
@@ -62,6 +63,17 @@ def unsupported(exc: BaseException) -> bool:
 STATUS_EVENTS = frozenset({"update", "status.update"})
 
 
+def carried(name: str, data: Any) -> list[Any]:
+    """The status an event carries: a new or edited one (the hashtag stream), or the one
+    that mentions the bot (a reply to its post is one; the user stream); else none."""
+    if name in STATUS_EVENTS and isinstance(data, dict):
+        return [data]
+    if name == "notification" and isinstance(data, dict) and data.get("type") == "mention":
+        status = data.get("status")
+        return [status] if isinstance(status, dict) else []
+    return []
+
+
 class _Listener(StreamListener):
     """Every event is a wake-up (with its status, if it carries one); heartbeats only show
     that the stream is alive."""
@@ -71,8 +83,7 @@ class _Listener(StreamListener):
         self._stream = stream
 
     def on_any_event(self, name: str, data: Any = None, for_stream: Any = None) -> None:
-        carried = [data] if name in STATUS_EVENTS and isinstance(data, dict) else []
-        self._stream.heard(event=True, statuses=carried)
+        self._stream.heard(event=True, statuses=carried(name, data))
 
     def handle_heartbeat(self) -> None:
         self._stream.heard(event=False)
@@ -197,9 +208,9 @@ class Streams:
 
     def listen(self, chat_id: str, hashtag: str, arrived: Carried) -> None:
         """Keep the chat's hashtag stream (and the user stream) open; idempotent.
-        ``arrived(chat_id, statuses)``: the statuses the hashtag stream carried (the user
-        stream's events only wake every chat: which chat a mention is for is the round's
-        to say)."""
+        ``arrived(chat_id, statuses)``: the statuses the hashtag stream carried, and those
+        the user stream carried (mentions of the bot, handed to every chat: which chat one
+        is for, the collector says)."""
         with self._lock:
             if chat_id in self._chats:
                 return
@@ -214,7 +225,7 @@ class Streams:
                 self._user = Stream(
                     "user",
                     self._open_user,
-                    on_event=lambda _statuses: self._wake_all(),
+                    on_event=self._wake_all,
                     on_gap=self._wake_all,
                 )
                 self._user.start()
@@ -248,8 +259,10 @@ class Streams:
         if user is not None:
             user.stop()
 
-    def _wake_all(self) -> None:
+    def _wake_all(self, statuses: list[Any] | None = None) -> None:
+        """The user stream heard something: every chat reads soon, and is handed what it
+        carried (which chat a mention is for, the collector says)."""
         with self._lock:
             entries = list(self._chats.items())
         for chat_id, (_stream, arrived) in entries:
-            arrived(chat_id, [])
+            arrived(chat_id, statuses or [])
