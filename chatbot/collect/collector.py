@@ -50,7 +50,7 @@ POSTING_GUARD = timedelta(seconds=2)
 WAKE_DELAY = timedelta(milliseconds=300)
 WOKEN_GAP = timedelta(seconds=2)
 # A post a stream carried waits this long (seconds) for a round reading the chat; after
-# that it is left to the round, which reads it from the cursors anyway.
+# that it is held, and stored as soon as that round is done.
 TAKE_WAIT = 1.0
 # Collection ends once every network has been read after the answer window closed (a bot
 # down, or busy, when it closed reads once more when it can), or this long after it closed.
@@ -138,6 +138,8 @@ class Collector:
         self._due: dict[tuple[str, NetworkName], datetime] = {}
         self._woken: set[tuple[str, NetworkName]] = set()
         self._last_round: dict[str, datetime] = {}
+        # Posts streams carried while a round held the chat: stored once it is done.
+        self._held: dict[str, list[tuple[NetworkName, tuple[SeenPost, ...]]]] = {}
         self._state_lock = threading.Lock()
 
     def lock_of(self, chat_id: str) -> threading.Lock:
@@ -151,7 +153,9 @@ class Collector:
         ``scheduled`` (the chat's collection job): only the networks that are due, or that
         a stream woke, are read; otherwise (the recap's final reading) every network is."""
         with self.lock_of(chat_id):
-            return self._round(chat_id, scheduled=scheduled)
+            again = self._round(chat_id, scheduled=scheduled)
+            self._take_held(chat_id)  # what streams carried while it read
+            return again
 
     def begin(self, chat_id: str) -> None:
         """Collection of the chat starts: the networks that stream start listening now, so
@@ -191,27 +195,38 @@ class Collector:
         ran lately) and no round is reading it now (that round reads them anyway)."""
         lock = self.lock_of(chat_id)
         if not lock.acquire(timeout=TAKE_WAIT):
+            with self._state_lock:  # a round is reading: stored as soon as it is done
+                self._held.setdefault(chat_id, []).append((name, tuple(posts)))
             return
         try:
-            now = self._clock()
-            with self._state_lock:
-                last = self._last_round.get(chat_id)
-            if last is None or now - last > 2 * self.streamed_every:
-                return
-            chat = self._store.chats.get(chat_id)
-            if chat is None:
-                return
-            view = self._view(chat_id, self._store.units.of_chat(chat_id), name)
-            tag = chat.hashtag.removeprefix("#").lower()
-            # The chat's: under its hashtag, or a reply to one of its own posts.
-            ours = tuple(p for p in posts if tag in p.tags or p.reply_to in view.bot_posts)
-            stats = ingest(self._store, view, Collected(posts=ours), now=now)
-            if self._care is not None and stats.fresh:
-                self._care.after_round(chat_id, name, stats.fresh)
-            if stats.new or stats.changed:
-                log.info("streamed", chat=chat_id, network=name.value, new=stats.new)
+            self._take_held(chat_id)
+            self._take_locked(chat_id, name, posts)
         finally:
             lock.release()
+
+    def _take_locked(self, chat_id: str, name: NetworkName, posts: Sequence[SeenPost]) -> None:
+        now = self._clock()
+        with self._state_lock:
+            last = self._last_round.get(chat_id)
+        chat = self._store.chats.get(chat_id)
+        if chat is None or last is None or now - last > 2 * self.streamed_every:
+            return
+        view = self._view(chat_id, self._store.units.of_chat(chat_id), name)
+        tag = chat.hashtag.removeprefix("#").lower()
+        # The chat's: under its hashtag, or a reply to one of its own posts.
+        ours = tuple(p for p in posts if tag in p.tags or p.reply_to in view.bot_posts)
+        stats = ingest(self._store, view, Collected(posts=ours), now=now)
+        if self._care is not None and stats.fresh:
+            self._care.after_round(chat_id, name, stats.fresh)
+        if stats.new or stats.changed:
+            log.info("streamed", chat=chat_id, network=name.value, new=stats.new)
+
+    def _take_held(self, chat_id: str) -> None:
+        """Store the posts streams carried while a round held the chat (its lock is held)."""
+        with self._state_lock:
+            held = self._held.pop(chat_id, [])
+        for name, posts in held:
+            self._take_locked(chat_id, name, posts)
 
     def final_round(self, chat_id: str) -> datetime | None:
         """The round just before the recap is composed: it reads even with a post due soon
@@ -287,7 +302,9 @@ class Collector:
             retry_at = self._read(chat, network, self._view(chat_id, units, name), posted)
             if isinstance(network, Listening) and not over:
                 network.listen(chat_id, chat.hashtag, partial(self.arrived, network=name))
-            due = now + self._interval(chat, name, network, posted, now)
+            live = isinstance(network, Listening) and network.live(chat_id)
+            cadence = self._cadences.get(name) or Cadence(every=self.every, fast=self.every)
+            due = now + (self.streamed_every if live else polled_every(chat, cadence, posted, now))
             if retry_at is not None:
                 due = max(due, retry_at)
             with self._state_lock:
@@ -299,28 +316,6 @@ class Collector:
             self._on_over(chat_id)
             return None
         return min(dues, default=now + self.every)
-
-    def _interval(
-        self,
-        chat: ChatRow,
-        name: NetworkName,
-        network: Reader,
-        posted: list[UnitRow],
-        now: datetime,
-    ) -> timedelta:
-        """The wait before this network is read again for the chat (a stream may wake it)."""
-        if isinstance(network, Listening) and network.live(chat.chat_id):
-            return self.streamed_every
-        cadence = self._cadences.get(name) or Cadence(every=self.every, fast=self.every)
-        questions = [
-            u.posted_at for u in posted if u.kind == StepKind.QUESTION.value and u.posted_at
-        ]
-        return poll_interval(
-            now,
-            last_question_at=max(questions, default=None),
-            ended=now > chat.end_at + chat.shift,
-            cadence=cadence,
-        )
 
     def _view(self, chat_id: str, units: Sequence[UnitRow], name: NetworkName) -> ChatView:
         """The chat as attribution sees it on one network."""
@@ -349,6 +344,7 @@ class Collector:
                 del self._due[key]
             self._woken -= {k for k in self._woken if k[0] == chat_id}
             self._last_round.pop(chat_id, None)
+            self._held.pop(chat_id, None)
 
     def _read(
         self, chat: ChatRow, network: Reader, view: ChatView, posted: list[UnitRow]
@@ -413,6 +409,19 @@ def record_failure(
     if isinstance(exc, RateLimited) and exc.status is None:
         return  # our own pacing, not the server's refusal: routine in a busy chat
     store.events.add("warning", reason, chat_id=chat_id, network=network, now=now)
+
+
+def polled_every(
+    chat: ChatRow, cadence: Cadence, posted: Sequence[UnitRow], now: datetime
+) -> timedelta:
+    """The wait before a polled network is read again for the chat (from its last question)."""
+    questions = [u.posted_at for u in posted if u.kind == StepKind.QUESTION.value and u.posted_at]
+    return poll_interval(
+        now,
+        last_question_at=max(questions, default=None),
+        ended=now > chat.end_at + chat.shift,
+        cadence=cadence,
+    )
 
 
 def read_on(units: Sequence[UnitRow], networks: Mapping[NetworkName, Network]) -> set[NetworkName]:
