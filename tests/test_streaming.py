@@ -405,13 +405,25 @@ def test_a_streamed_post_neither_under_the_hashtag_nor_replying_to_the_chat_is_n
 def test_a_post_streamed_to_a_replica_that_does_not_read_the_chat_is_left_to_the_round(
     harness: Harness,
 ) -> None:
-    """No round ran here (another replica holds the chat): nothing is stored from the
-    stream, only a round asked for (which the runner refuses without the chat's lease)."""
+    """No round ran here for two safety-net intervals (another replica took the chat):
+    nothing is stored from the stream, only a round asked for (which the runner refuses
+    without the chat's lease)."""
     harness.collector.begin(CHAT)
+    harness.clock.now += timedelta(minutes=3)
     assert harness.network.arrived is not None
     harness.network.arrived(CHAT, [answer(1)])
     assert harness.stored() == []
     assert len(harness.woken) == 1
+
+
+def test_a_post_streamed_before_the_first_round_is_stored_at_once(harness: Harness) -> None:
+    """Collection began here (this replica posted the chat's first step): the first answers
+    need not wait for the first round, which a busy chat's posts may put off."""
+    harness.collector.begin(CHAT)
+    assert harness.network.arrived is not None
+    harness.network.arrived(CHAT, [answer(1)])
+    assert harness.stored() == ["answer 1 #edchat"]
+    assert harness.network.reads == 0
 
 
 def test_a_post_streamed_during_a_round_is_stored_as_soon_as_that_round_is_done(

@@ -158,11 +158,14 @@ class Collector:
             return again
 
     def begin(self, chat_id: str) -> None:
-        """Collection of the chat starts: the networks that stream start listening now, so
-        the first answers wake a round before the first polling round is due."""
+        """Collection of the chat starts here (this replica posted its first step): the
+        networks that stream start listening now, so the first answers are stored, and
+        wake a round, before the first polling round is due."""
         chat = self._store.chats.get(chat_id)
         if chat is None:
             return
+        with self._state_lock:
+            self._last_round.setdefault(chat_id, self._clock())
         for name, network in self._networks.items():
             if isinstance(network, Listening):
                 network.listen(chat_id, chat.hashtag, partial(self.arrived, network=name))
